@@ -1,0 +1,78 @@
+"""The ASGI application: routes, the transport middleware stack, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.routing import Route, Router
+
+from gateway.asgi.body_limit import BodyLimitMiddleware
+from gateway.asgi.error_envelope import ErrorEnvelopeMiddleware
+from gateway.asgi.request_context import RequestContextMiddleware
+from gateway.asgi.types import ASGIApp, Receive, Scope, Send
+from gateway.config import GatewayConfig, load_config
+from gateway.endpoints.health import Healthz, Readyz
+from gateway.endpoints.operations import OperationEndpoint
+from gateway.errors import NotFoundError
+from gateway.runtime import build_runtime
+from gateway.state import AppState
+
+log = logging.getLogger("gateway")
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    raise NotFoundError(f"No endpoint at {scope.get('path', '')}.", code="unknown_url")
+
+
+def _routes(state: AppState) -> list[Route]:
+    routes = []
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/chat/completions", OperationEndpoint(state, "chat.completions", "POST")),
+            Route(f"{prefix}/embeddings", OperationEndpoint(state, "embeddings", "POST")),
+            Route(f"{prefix}/models", OperationEndpoint(state, "models.list", "GET")),
+            Route(f"{prefix}/models/{{model:path}}", OperationEndpoint(state, "models.get", "GET")),
+        ]
+    routes += [Route("/healthz", Healthz()), Route("/readyz", Readyz(state))]
+    return routes
+
+
+def create_app(config: GatewayConfig) -> ASGIApp:
+    """Build the ASGI app for ``config``; the runtime is compiled at lifespan start-up."""
+    state = AppState(config=config)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        state.runtime = build_runtime(config)
+        if config.inactive_providers:
+            log.info("providers without credentials left inactive: %s", ", ".join(config.inactive_providers))
+        log.info("gateway ready: %d models from %s", len(state.runtime.routes), config.source)
+        try:
+            yield
+        finally:
+            runtime, state.runtime = state.runtime, None
+            await runtime.close()
+
+    server = config.server
+    # The transport stack, outermost first: every error, the body limit's
+    # included, is answered by the envelope and carries the request id.
+    stack: list[Callable[[ASGIApp], ASGIApp]] = [
+        lambda app: RequestContextMiddleware(app, log_requests=server.access_log),
+        ErrorEnvelopeMiddleware,
+        lambda app: BodyLimitMiddleware(app, max_bytes=server.max_body_bytes, timeout=server.body_timeout),
+    ]
+    app: ASGIApp = Router(routes=_routes(state), default=_not_found, lifespan=lifespan)
+    for middleware in reversed(stack):
+        app = middleware(app)
+    return app
+
+
+def app_from_env() -> ASGIApp:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: config path from ``GATEWAY_CONFIG``."""
+    return create_app(load_config(os.environ.get(CONFIG_ENV, "config.example.yaml")))

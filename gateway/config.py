@@ -1,0 +1,291 @@
+"""Configuration: YAML in, validated frozen objects out.
+
+Secrets come from the environment through ``${VAR}`` (required) or
+``${VAR:-default}`` interpolation, applied to string values only, after YAML
+parsing, so an environment value can never change the document's structure.
+Every problem raises :class:`ConfigError` naming the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from adapters.registry import adapter_names
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the key and the problem."""
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    #: Longest wait for the next byte from the provider (first token included).
+    read: float = 300.0
+    total: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str
+    api_key: str = field(repr=False, default="")
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_connections: int = 512
+    forward_headers: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    deployments: tuple[Deployment, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout: float = 30.0
+    graceful_shutdown: float = 30.0
+    access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    server: ServerConfig
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    #: Providers left out because they are ``optional`` and have no credentials.
+    inactive_providers: tuple[str, ...] = ()
+    source: str = "<memory>"
+
+
+def _interpolate(value: Any, path: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: environment variable {name} is not set")
+
+        return _ENV.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    return value
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _unknown_keys(data: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise ConfigError(f"{path}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _number(data: Mapping[str, Any], key: str, path: str, default: float, *, minimum: float = 0) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
+        raise ConfigError(f"{path}.{key}: expected a number greater than {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _integer(data: Mapping[str, Any], key: str, path: str, default: int, *, minimum: int = 1) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{path}.{key}: expected an integer of at least {minimum}, got {value!r}")
+    return value
+
+
+def _string(data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}.{key}: expected a non-empty string")
+    return value
+
+
+def _server(data: dict[str, Any]) -> ServerConfig:
+    path = "server"
+    defaults = ServerConfig()
+    _unknown_keys(data, set(ServerConfig.__slots__), path)
+    access_log = data.get("access_log", defaults.access_log)
+    if not isinstance(access_log, bool):
+        raise ConfigError(f"{path}.access_log: expected true or false")
+    return ServerConfig(
+        host=_string(data, "host", path, defaults.host),
+        port=_integer(data, "port", path, defaults.port, minimum=0),
+        workers=_integer(data, "workers", path, defaults.workers),
+        max_body_bytes=_integer(data, "max_body_bytes", path, defaults.max_body_bytes, minimum=1024),
+        body_timeout=_number(data, "body_timeout", path, defaults.body_timeout),
+        graceful_shutdown=_number(data, "graceful_shutdown", path, defaults.graceful_shutdown),
+        access_log=access_log,
+    )
+
+
+_PROVIDER_KEYS = {"type", "base_url", "api_key", "optional", "timeouts", "max_connections", "forward_headers",
+                  "headers", "options"}
+_DEFAULT_URLS = {"echo": "echo://local/v1"}
+#: Headers a client may never choose for an upstream, whatever the allow-list says.
+_FORBIDDEN_FORWARD = {"authorization", "api-key", "x-api-key", "x-goog-api-key", "host", "cookie", "connection",
+                      "content-length", "transfer-encoding", "proxy-authorization"}
+
+
+def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
+    path = f"providers.{name}"
+    _unknown_keys(data, _PROVIDER_KEYS, path)
+    kind = data.get("type")
+    if kind not in adapter_names():
+        raise ConfigError(f"{path}.type: unknown provider type {kind!r} (known: {', '.join(adapter_names())})")
+    base_url = data.get("base_url", _DEFAULT_URLS.get(kind))
+    if not isinstance(base_url, str) or not base_url:
+        raise ConfigError(f"{path}.base_url: required for providers of type {kind}")
+    if kind != "echo":
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{path}.base_url: expected an http(s) URL, got {base_url!r}")
+    api_key = data.get("api_key", "")
+    if not isinstance(api_key, str):
+        raise ConfigError(f"{path}.api_key: expected a string")
+    optional = data.get("optional", False)
+    if not isinstance(optional, bool):
+        raise ConfigError(f"{path}.optional: expected true or false")
+    if kind != "echo" and not api_key:
+        if optional:
+            return None
+        raise ConfigError(f"{path}.api_key: required (use ${{VAR}} to read it from the environment)")
+    timeouts_data = _mapping(data.get("timeouts"), f"{path}.timeouts")
+    _unknown_keys(timeouts_data, {"connect", "read", "total"}, f"{path}.timeouts")
+    defaults = Timeouts()
+    timeouts = Timeouts(
+        connect=_number(timeouts_data, "connect", f"{path}.timeouts", defaults.connect),
+        read=_number(timeouts_data, "read", f"{path}.timeouts", defaults.read),
+        total=_number(timeouts_data, "total", f"{path}.timeouts", defaults.total),
+    )
+    forward = data.get("forward_headers", [])
+    if not isinstance(forward, list) or not all(isinstance(h, str) for h in forward):
+        raise ConfigError(f"{path}.forward_headers: expected a list of header names")
+    forward_lower = tuple(h.lower() for h in forward)
+    for header in forward_lower:
+        if header in _FORBIDDEN_FORWARD:
+            raise ConfigError(f"{path}.forward_headers: {header!r} may never be forwarded from clients")
+    headers = _mapping(data.get("headers"), f"{path}.headers")
+    if not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(f"{path}.headers: header values must be strings")
+    return ProviderConfig(
+        name=name,
+        type=kind,
+        base_url=base_url,
+        api_key=api_key,
+        timeouts=timeouts,
+        max_connections=_integer(data, "max_connections", path, 512),
+        forward_headers=forward_lower,
+        headers=MappingProxyType({k.lower(): v for k, v in headers.items()}),
+        options=MappingProxyType(_mapping(data.get("options"), f"{path}.options")),
+    )
+
+
+def _model(name: str, data: Any, providers: Mapping[str, ProviderConfig], inactive: set[str]) -> ModelConfig | None:
+    path = f"models.{name}"
+    if not _NAME.match(name):
+        raise ConfigError(f"{path}: model names may use letters, digits and . _ : / @ + - (at most 128)")
+    data = _mapping(data, path)
+    _unknown_keys(data, {"deployments", "description"}, path)
+    raw = data.get("deployments")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}.deployments: expected a non-empty list")
+    deployments = []
+    for i, item in enumerate(raw):
+        where = f"{path}.deployments[{i}]"
+        item = _mapping(item, where)
+        _unknown_keys(item, {"provider", "model"}, where)
+        provider = _string(item, "provider", where)
+        if provider in inactive:
+            continue
+        if provider not in providers:
+            raise ConfigError(f"{where}.provider: no provider named {provider!r} is configured")
+        deployments.append(Deployment(provider=provider, model=_string(item, "model", where, name)))
+    if not deployments:
+        return None
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}.description: expected a string")
+    return ModelConfig(name=name, deployments=tuple(deployments), description=description)
+
+
+def parse_config(document: Any, env: Mapping[str, str] | None = None, source: str = "<memory>") -> GatewayConfig:
+    """Validate a parsed YAML document into a :class:`GatewayConfig`."""
+    root = _mapping(document, "(top level)")
+    _unknown_keys(root, {"server", "providers", "models"}, "(top level)")
+    root = _interpolate(root, "", os.environ if env is None else env)
+    server = _server(_mapping(root.get("server"), "server"))
+    providers: dict[str, ProviderConfig] = {}
+    inactive: set[str] = set()
+    for name, data in _mapping(root.get("providers"), "providers").items():
+        provider = _provider(str(name), _mapping(data, f"providers.{name}"))
+        if provider is None:
+            inactive.add(str(name))
+        else:
+            providers[str(name)] = provider
+    models: dict[str, ModelConfig] = {}
+    for name, data in _mapping(root.get("models"), "models").items():
+        model = _model(str(name), data, providers, inactive)
+        if model is not None:
+            models[str(name)] = model
+    if not models:
+        raise ConfigError("models: no model is configured (or every model's providers are inactive)")
+    return GatewayConfig(
+        server=server,
+        providers=MappingProxyType(providers),
+        models=MappingProxyType(models),
+        inactive_providers=tuple(sorted(inactive)),
+        source=source,
+    )
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and validate a YAML configuration file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return parse_config(document, env, source=str(file))

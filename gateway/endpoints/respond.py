@@ -1,0 +1,90 @@
+"""Serialisation at the edge: a Reply becomes JSON, or server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from adapters.sse import DONE, encode_data
+from adapters.types import ChatCompletionChunk
+from gateway.asgi.types import Receive, Send
+from gateway.errors import GatewayError
+from gateway.exchange import Reply
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _extra_headers(reply: Reply) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()]
+
+
+async def send_json(send: Send, reply: Reply) -> None:
+    body = orjson.dumps(reply.body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if reply.headers:
+        headers.extend(_extra_headers(reply))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _for_client(chunk: ChatCompletionChunk, include_usage: bool) -> ChatCompletionChunk | None:
+    """Hide the usage the gateway asked for on the client's behalf, unless the client asked too."""
+    if include_usage or "usage" not in chunk:
+        return chunk
+    if not chunk["choices"]:
+        return None
+    trimmed: Any = dict(chunk)
+    del trimmed["usage"]
+    return trimmed  # type: ignore[no-any-return]
+
+
+async def _pump(send: Send, chunks: AsyncIterator[ChatCompletionChunk], include_usage: bool) -> None:
+    try:
+        async for chunk in chunks:
+            shown = _for_client(chunk, include_usage)
+            if shown is not None:
+                await send({"type": "http.response.body", "body": encode_data(orjson.dumps(shown)), "more_body": True})
+        await send({"type": "http.response.body", "body": DONE, "more_body": True})
+    except GatewayError as exc:
+        # Headers are gone already: the error travels as an SSE event, which the
+        # OpenAI SDKs raise as an APIError instead of hanging or ending silently.
+        await send({"type": "http.response.body", "body": encode_data(exc.body()), "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def send_stream(send: Send, receive: Receive, reply: Reply, include_usage: bool) -> None:
+    """Stream chunks as SSE; a client that goes away cancels the upstream at once."""
+    assert reply.stream is not None
+    headers = list(_SSE_HEADERS)
+    if reply.headers:
+        headers.extend(_extra_headers(reply))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    pump = asyncio.ensure_future(_pump(send, reply.stream, include_usage))
+    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    try:
+        await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        pump.cancel()
+        # A pump cancelled mid-send leaves the generator suspended at a yield;
+        # closing it runs its cleanup, which closes the upstream connection.
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await pump
+        aclose = getattr(reply.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,65 @@
+"""The per-request carrier that flows through the pipeline, and what it returns.
+
+Each field of :class:`Exchange` is written by exactly one stage (named in its
+comment) and read by any later one; nothing else travels between stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from adapters.types import ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
+
+if TYPE_CHECKING:
+    from gateway.routing import ModelRoute
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one deployment (several when a deployment fails over)."""
+
+    provider: str
+    model: str
+    started: float
+    status: int | None = None
+    error: str | None = None
+    latency: float | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    # Written by the endpoint that builds the exchange.
+    request_id: str
+    operation: str
+    body: bytes
+    headers: Mapping[str, str]
+    client: str
+    started: float
+    #: Path parameter for operations on one model (``models.get``).
+    model_param: str | None = None
+    # parse
+    chat: ChatRequest | None = None
+    embeddings: EmbeddingsRequest | None = None
+    model: str | None = None
+    # route
+    route: ModelRoute | None = None
+    # dispatch
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage | None = None
+    first_token_at: float | None = None
+    upstream_latency: float | None = None
+
+
+@dataclass(slots=True)
+class Reply:
+    """A canonical answer: a JSON body, or a stream of canonical chunks."""
+
+    body: Any = None
+    stream: AsyncIterator[ChatCompletionChunk] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Exchange], Awaitable[Reply]]

@@ -1,0 +1,144 @@
+"""dispatch: translate, credential and send one attempt per deployment (writes ``attempts``, ``usage``).
+
+Translation and credentials are per attempt, so a failover to another
+provider is translated for that provider. A deployment is abandoned for the
+next one only when the failure says nothing about the request itself
+(unreachable, overloaded, rate limited, timed out, server fault) and no byte
+of the reply has reached the client yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from adapters.base import HttpRequest
+from adapters.errors import AdapterError
+from adapters.types import ChatCompletionChunk
+from gateway.errors import (
+    GatewayError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    from_adapter_error,
+    from_provider_error,
+)
+from gateway.exchange import Attempt, Exchange, Handler, Reply
+from gateway.routing import ResolvedDeployment
+from gateway.upstream import UpstreamStream
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+_RETRYABLE = (RateLimitError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError)
+
+
+def _with_headers(request: HttpRequest, deployment: ResolvedDeployment, exchange: Exchange) -> HttpRequest:
+    headers = dict(request.headers)
+    for name in deployment.provider.forward_headers:
+        value = exchange.headers.get(name)
+        if value is not None:
+            headers[name] = value
+    headers.update(deployment.headers)
+    return HttpRequest(request.method, request.url, headers, request.body)
+
+
+async def _raise_for_status(stream: UpstreamStream, deployment: ResolvedDeployment) -> None:
+    if stream.status < 400:
+        return
+    body = await stream.read_all()
+    error = deployment.adapter.parse_error(stream.status, stream.headers, body)
+    raise from_provider_error(error, deployment.provider.name, deployment.secrets)
+
+
+class Dispatch:
+    async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
+        route = exchange.route
+        assert route is not None, "route must run before dispatch"
+        last: GatewayError | None = None
+        for deployment in route.deployments:
+            attempt = Attempt(deployment.provider.name, deployment.target.model, time.perf_counter())
+            exchange.attempts.append(attempt)
+            try:
+                return await self._attempt(exchange, deployment, attempt)
+            except GatewayError as exc:
+                attempt.status, attempt.error = exc.status, exc.type
+                if not isinstance(exc, _RETRYABLE):
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    async def _attempt(self, exchange: Exchange, deployment: ResolvedDeployment, attempt: Attempt) -> Reply:
+        adapter, target = deployment.adapter, deployment.target
+        try:
+            if exchange.chat is not None:
+                request = adapter.build_chat_request(exchange.chat, target)
+            else:
+                assert exchange.embeddings is not None
+                request = adapter.build_embeddings_request(exchange.embeddings, target)
+        except AdapterError as exc:
+            raise from_adapter_error(exc, deployment.provider.name) from None
+        request = _with_headers(request, deployment, exchange)
+        if exchange.chat is not None and exchange.chat.stream:
+            return await self._stream(exchange, deployment, attempt, request)
+        response = await deployment.client.send(request)
+        attempt.status = response.status
+        attempt.latency = exchange.upstream_latency = time.perf_counter() - attempt.started
+        if response.status >= 400:
+            error = adapter.parse_error(response.status, response.headers, response.body)
+            raise from_provider_error(error, deployment.provider.name, deployment.secrets)
+        try:
+            if exchange.chat is not None:
+                completion = adapter.parse_chat_response(response.body, exchange.chat, target)
+                exchange.usage = completion.get("usage")
+                return Reply(body=completion)
+            assert exchange.embeddings is not None
+            embeddings = adapter.parse_embeddings_response(response.body, exchange.embeddings, target)
+        except AdapterError as exc:
+            raise from_adapter_error(exc, deployment.provider.name) from None
+        exchange.usage = embeddings.get("usage")
+        return Reply(body=embeddings)
+
+    async def _stream(
+        self, exchange: Exchange, deployment: ResolvedDeployment, attempt: Attempt, request: HttpRequest
+    ) -> Reply:
+        stream = await deployment.client.open_stream(request)
+        attempt.status = stream.status
+        try:
+            await _raise_for_status(stream, deployment)
+        finally:
+            if stream.status >= 400:
+                stream.close()
+        assert exchange.chat is not None
+        decoder = deployment.adapter.chat_stream_decoder(exchange.chat, deployment.target)
+        provider = deployment.provider.name
+
+        async def chunks() -> AsyncIterator[ChatCompletionChunk]:
+            try:
+                async for data in stream.iter_bytes():
+                    for chunk in decoder.feed(data):
+                        if exchange.first_token_at is None:
+                            exchange.first_token_at = time.perf_counter()
+                        if chunk.get("usage"):
+                            exchange.usage = chunk["usage"]
+                        yield chunk
+                for chunk in decoder.close():
+                    if chunk.get("usage"):
+                        exchange.usage = chunk["usage"]
+                    yield chunk
+            except AdapterError as exc:
+                error = from_adapter_error(exc, provider)
+                attempt.error = error.type
+                raise error from None
+            finally:
+                attempt.latency = exchange.upstream_latency = time.perf_counter() - attempt.started
+                stream.close()
+
+        return Reply(stream=chunks())
+
+
+def create(runtime: Runtime) -> Dispatch:
+    return Dispatch()
