@@ -166,9 +166,7 @@ class OpenAIAdapter:
             method="POST", url=self._url(target, "embeddings"), headers=JSON_HEADERS, body=orjson.dumps(body)
         )
 
-    def parse_embeddings_response(
-        self, body: bytes, request: EmbeddingsRequest, target: Target
-    ) -> EmbeddingsResponse:
+    def parse_embeddings_response(self, body: bytes, request: EmbeddingsRequest, target: Target) -> EmbeddingsResponse:
         data = load_object(body, "the embeddings response")
         if not isinstance(data.get("data"), list):
             raise UpstreamFormatError("the embeddings response has no 'data' list")

@@ -200,16 +200,14 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if user is not None and not isinstance(user, str):
         raise InvalidRequest("'user' must be a string.", param="user")
     metadata = body.get("metadata")
-    if metadata is not None and not (
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
-    ):
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise InvalidRequest("'metadata' must be an object of string values.", param="metadata")
     return ChatRequest(body=body, model=model, messages=messages, stream=stream, include_usage=include_usage)
 
 
 def _is_token_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(t, int) and not isinstance(t, bool) for t in value
+    return (
+        isinstance(value, list) and bool(value) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
     )
 
 
@@ -221,8 +219,10 @@ def parse_embeddings_request(raw: bytes) -> EmbeddingsRequest:
     inputs: list[str] | list[list[int]]
     if isinstance(value, str) or _is_token_list(value):
         inputs = cast("list[str] | list[list[int]]", [value])
-    elif isinstance(value, list) and value and (
-        all(isinstance(v, str) for v in value) or all(_is_token_list(v) for v in value)
+    elif (
+        isinstance(value, list)
+        and value
+        and (all(isinstance(v, str) for v in value) or all(_is_token_list(v) for v in value))
     ):
         inputs = value
     else:

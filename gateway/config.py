@@ -157,12 +157,31 @@ def _server(data: dict[str, Any]) -> ServerConfig:
     )
 
 
-_PROVIDER_KEYS = {"type", "base_url", "api_key", "optional", "timeouts", "max_connections", "forward_headers",
-                  "headers", "options"}
+_PROVIDER_KEYS = {
+    "type",
+    "base_url",
+    "api_key",
+    "optional",
+    "timeouts",
+    "max_connections",
+    "forward_headers",
+    "headers",
+    "options",
+}
 _DEFAULT_URLS = {"echo": "echo://local/v1"}
 #: Headers a client may never choose for an upstream, whatever the allow-list says.
-_FORBIDDEN_FORWARD = {"authorization", "api-key", "x-api-key", "x-goog-api-key", "host", "cookie", "connection",
-                      "content-length", "transfer-encoding", "proxy-authorization"}
+_FORBIDDEN_FORWARD = {
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+    "host",
+    "cookie",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "proxy-authorization",
+}
 
 
 def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:

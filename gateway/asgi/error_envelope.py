@@ -50,6 +50,4 @@ class ErrorEnvelopeMiddleware:
             log.exception("unhandled error in request %s", request_id)
             if started:
                 raise
-            await send_error(
-                send, GatewayError(f"The gateway failed to handle the request (request id {request_id}).")
-            )
+            await send_error(send, GatewayError(f"The gateway failed to handle the request (request id {request_id})."))

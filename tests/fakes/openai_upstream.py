@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from jsonschema import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -100,17 +101,38 @@ def stream_chunks(model: str, words: list[str], *, include_usage: bool) -> list[
     }
     if include_usage:
         base["usage"] = None
-    first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
-                                  "logprobs": None, "finish_reason": None}], "obfuscation": "x1"}
+    first = {
+        **base,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+        "obfuscation": "x1",
+    }
     out = [sse(first)]
     for word in words:
-        out.append(sse({**base, "choices": [{"index": 0, "delta": {"content": word}, "logprobs": None,
-                                             "finish_reason": None}], "obfuscation": "ab"}))
+        out.append(
+            sse(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": word}, "logprobs": None, "finish_reason": None}],
+                    "obfuscation": "ab",
+                }
+            )
+        )
     out.append(sse({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}))
     if include_usage:
-        usage = {"prompt_tokens": 9, "completion_tokens": len(words), "total_tokens": 9 + len(words),
-                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
+        usage = {
+            "prompt_tokens": 9,
+            "completion_tokens": len(words),
+            "total_tokens": 9 + len(words),
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
         out.append(sse({**base, "choices": [], "usage": usage, "obfuscation": "zz"}))
     out.append(b"data: [DONE]\n\n")
     return out
@@ -123,6 +145,8 @@ class FakeOpenAI:
         self.api_key = api_key
         self.azure = azure
         self.requests: list[Recorded] = []
+        #: Requests that broke OpenAI's published request schema (the gateway must send none).
+        self.violations: list[str] = []
         self.scripts: deque[Scripted] = deque()
         self.reply_words = ["Hello", " from", " the", " fake", "."]
         self.cancelled = asyncio.Event()
@@ -158,8 +182,9 @@ class FakeOpenAI:
     def _auth_error(self, recorded: Recorded) -> Response | None:
         if self.azure:
             if recorded.headers.get("api-key") != self.api_key:
-                return openai_error(401, "Access denied due to invalid subscription key.", "invalid_request_error",
-                                    "401")
+                return openai_error(
+                    401, "Access denied due to invalid subscription key.", "invalid_request_error", "401"
+                )
             if "api-version" not in recorded.query:
                 return openai_error(404, "Resource not found", "invalid_request_error", "404")
             return None
@@ -167,9 +192,21 @@ class FakeOpenAI:
         if header != f"Bearer {self.api_key}":
             shown = header.removeprefix("Bearer ")
             masked = f"{shown[:6]}***{shown[-4:]}" if len(shown) > 10 else shown
-            return openai_error(401, f"Incorrect API key provided: {masked}. You can find your API key at "
-                                "https://platform.openai.com/account/api-keys.", "invalid_request_error",
-                                "invalid_api_key")
+            return openai_error(
+                401,
+                f"Incorrect API key provided: {masked}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        return None
+
+    def _invalid(self, body: Any, schema: str) -> Response | None:
+        try:
+            validate(body, schema)
+        except ValidationError as exc:
+            self.violations.append(f"{schema}: {exc.message}")
+            return openai_error(400, f"Invalid request: {exc.message}", "invalid_request_error")
         return None
 
     async def _scripted(self, script: Scripted) -> Response:
@@ -198,7 +235,8 @@ class FakeOpenAI:
         recorded = await self._record(request)
         if (denied := self._auth_error(recorded)) is not None:
             return denied
-        validate(recorded.body, "CreateChatCompletionRequest")
+        if (invalid := self._invalid(recorded.body, "CreateChatCompletionRequest")) is not None:
+            return invalid
         if self.scripts:
             return await self._scripted(self.scripts.popleft())
         body = recorded.body
@@ -215,7 +253,8 @@ class FakeOpenAI:
         recorded = await self._record(request)
         if (denied := self._auth_error(recorded)) is not None:
             return denied
-        validate(recorded.body, "CreateEmbeddingRequest")
+        if (invalid := self._invalid(recorded.body, "CreateEmbeddingRequest")) is not None:
+            return invalid
         if self.scripts:
             return await self._scripted(self.scripts.popleft())
         body = recorded.body
@@ -229,5 +268,11 @@ class FakeOpenAI:
             if body.get("encoding_format") == "base64":
                 encoded = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
-        return JSONResponse({"object": "list", "data": data, "model": body["model"],
-                             "usage": {"prompt_tokens": 5 * len(items), "total_tokens": 5 * len(items)}})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 5 * len(items), "total_tokens": 5 * len(items)},
+            }
+        )

@@ -1,0 +1,86 @@
+"""Shared fixtures: fake providers on real sockets, and a gateway configured to use them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import openai
+import pytest
+
+from gateway.app import create_app
+from gateway.config import GatewayConfig, parse_config
+from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
+from tests.fakes.server import serve
+
+GatewayFactory = Callable[..., str]
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
+    fake = FakeOpenAI()
+    with serve(fake.app) as url:
+        yield fake, url
+    assert not fake.violations, f"the gateway sent requests OpenAI would refuse: {fake.violations}"
+
+
+def base_document(openai_url: str | None = None) -> dict[str, Any]:
+    providers: dict[str, Any] = {"echo": {"type": "echo"}}
+    models: dict[str, Any] = {"echo": {"deployments": [{"provider": "echo", "model": "echo-1"}]}}
+    if openai_url:
+        providers["openai"] = {
+            "type": "openai",
+            "base_url": f"{openai_url}/v1",
+            "api_key": API_KEY,
+            "forward_headers": ["x-trace-id"],
+            "timeouts": {"connect": 2, "read": 5, "total": 20},
+        }
+        models["gpt-4o-mini"] = {"deployments": [{"provider": "openai", "model": "gpt-4o-mini-2024-07-18"}]}
+        models["text-embedding-3-small"] = {"deployments": [{"provider": "openai", "model": "text-embedding-3-small"}]}
+    return {"server": {"access_log": False}, "providers": providers, "models": models}
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[[dict[str, Any]], str]]:
+    """Start a gateway for a config document; returns its base URL (stopped at teardown)."""
+    with ExitStack() as stack:
+
+        def start(document: dict[str, Any]) -> str:
+            config: GatewayConfig = parse_config(document, env={})
+            return stack.enter_context(serve(create_app(config)))
+
+        yield start
+
+
+@pytest.fixture
+def gateway_url(fake_openai: tuple[FakeOpenAI, str], start_gateway: Callable[[dict[str, Any]], str]) -> str:
+    return start_gateway(base_document(fake_openai[1]))
+
+
+@pytest.fixture
+def sdk() -> Iterator[Callable[..., openai.OpenAI]]:
+    """Make official SDK clients for a gateway URL; all are closed at teardown."""
+    clients: list[openai.OpenAI] = []
+
+    def make(url: str, api_key: str = "client-key") -> openai.OpenAI:
+        made = openai.OpenAI(base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=10)
+        clients.append(made)
+        return made
+
+    yield make
+    for made in clients:
+        made.close()
+
+
+@pytest.fixture
+def client(gateway_url: str, sdk: Callable[..., openai.OpenAI]) -> openai.OpenAI:
+    return sdk(gateway_url)
+
+
+@pytest.fixture
+async def async_client(gateway_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=f"{gateway_url}/v1", api_key="client-key", max_retries=0, timeout=10
+    ) as async_openai:
+        yield async_openai

@@ -1,0 +1,105 @@
+"""Configuration loading: every mistake stops start-up with a message naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _doc(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "providers": {
+            "echo": {"type": "echo"},
+            "openai": {"type": "openai", "base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY}"},
+        },
+        "models": {"m": {"deployments": [{"provider": "openai", "model": "gpt-4o"}]}},
+    }
+    document.update(overrides)
+    return document
+
+
+def test_environment_interpolation() -> None:
+    config = parse_config(_doc(), env={"OPENAI_API_KEY": "sk-from-env"})
+    assert config.providers["openai"].api_key == "sk-from-env"
+    assert "sk-from-env" not in repr(config.providers["openai"])
+
+
+def test_missing_environment_variable_names_key_and_variable() -> None:
+    with pytest.raises(ConfigError, match=r"providers\.openai\.api_key: environment variable OPENAI_API_KEY"):
+        parse_config(_doc(), env={})
+
+
+def test_default_interpolation_and_optional_providers() -> None:
+    document = _doc()
+    document["providers"]["openai"].update({"api_key": "${OPENAI_API_KEY:-}", "optional": True})
+    document["models"]["e"] = {"deployments": [{"provider": "echo", "model": "echo-1"}]}
+    config = parse_config(document, env={})
+    assert config.inactive_providers == ("openai",)
+    assert set(config.models) == {"e"}
+
+
+def test_required_provider_without_key_refuses_to_start() -> None:
+    document = _doc()
+    document["providers"]["openai"]["api_key"] = "${OPENAI_API_KEY:-}"
+    with pytest.raises(ConfigError, match=r"providers\.openai\.api_key: required"):
+        parse_config(document, env={})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["providers"]["openai"].update(type="openia"), r"providers\.openai\.type: unknown provider type"),
+        (lambda d: d["providers"]["openai"].update(base_url="ftp://x"), r"providers\.openai\.base_url"),
+        (lambda d: d["providers"]["openai"].update(timeouts={"read": -1}), r"providers\.openai\.timeouts\.read"),
+        (lambda d: d["providers"]["openai"].update(colour="blue"), r"providers\.openai: unknown key 'colour'"),
+        (lambda d: d["providers"]["openai"].update(forward_headers=["Authorization"]), r"may never be forwarded"),
+        (lambda d: d["models"]["m"]["deployments"][0].update(provider="nope"), r"no provider named 'nope'"),
+        (lambda d: d["models"].update({"bad name!": {"deployments": []}}), r"models\.bad name!"),
+        (lambda d: d.update(server={"port": "eighty"}), r"server\.port"),
+        (lambda d: d.update(models={}), r"no model is configured"),
+        (lambda d: d.update(extra=1), r"unknown key 'extra'"),
+    ],
+)
+def test_invalid_configs_name_the_key(mutate: Any, message: str) -> None:
+    document = _doc()
+    mutate(document)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+
+
+def test_interpolated_values_cannot_inject_structure() -> None:
+    config = parse_config(_doc(), env={"OPENAI_API_KEY": "x\nmodels: {}"})
+    assert config.providers["openai"].api_key == "x\nmodels: {}"
+
+
+def test_the_example_config_is_valid_with_and_without_keys() -> None:
+    config = load_config(ROOT / "config.example.yaml", env={})
+    assert "echo" in config.models
+    assert set(config.inactive_providers) == {"openai", "anthropic", "gemini"}
+    full = load_config(
+        ROOT / "config.example.yaml", env={"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b", "GEMINI_API_KEY": "c"}
+    )
+    assert not full.inactive_providers
+    assert {"gpt-4o-mini", "claude-sonnet", "gemini-flash"} <= set(full.models)
+
+
+def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  x: {type: nope}\nmodels: {}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "config", "check", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "providers.x.type: unknown provider type 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
