@@ -20,11 +20,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from adapters.registry import adapter_names
+from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
 
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the key and the problem."""
-
+__all__ = ["ConfigError", "Deployment", "GatewayConfig", "ModelConfig", "ProviderConfig", "ServerConfig", "Timeouts"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
@@ -104,56 +102,18 @@ def _interpolate(value: Any, path: str, env: Mapping[str, str]) -> Any:
     return value
 
 
-def _mapping(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _unknown_keys(data: Mapping[str, Any], allowed: set[str], path: str) -> None:
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise ConfigError(f"{path}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _number(data: Mapping[str, Any], key: str, path: str, default: float, *, minimum: float = 0) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
-        raise ConfigError(f"{path}.{key}: expected a number greater than {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _integer(data: Mapping[str, Any], key: str, path: str, default: int, *, minimum: int = 1) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{path}.{key}: expected an integer of at least {minimum}, got {value!r}")
-    return value
-
-
-def _string(data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}.{key}: expected a non-empty string")
-    return value
-
-
 def _server(data: dict[str, Any]) -> ServerConfig:
     path = "server"
     defaults = ServerConfig()
-    _unknown_keys(data, set(ServerConfig.__slots__), path)
-    access_log = data.get("access_log", defaults.access_log)
-    if not isinstance(access_log, bool):
-        raise ConfigError(f"{path}.access_log: expected true or false")
+    unknown_keys(data, set(ServerConfig.__slots__), path)
     return ServerConfig(
-        host=_string(data, "host", path, defaults.host),
-        port=_integer(data, "port", path, defaults.port, minimum=0),
-        workers=_integer(data, "workers", path, defaults.workers),
-        max_body_bytes=_integer(data, "max_body_bytes", path, defaults.max_body_bytes, minimum=1024),
-        body_timeout=_number(data, "body_timeout", path, defaults.body_timeout),
-        graceful_shutdown=_number(data, "graceful_shutdown", path, defaults.graceful_shutdown),
-        access_log=access_log,
+        host=string(data, "host", path, defaults.host),
+        port=integer(data, "port", path, defaults.port, minimum=0),
+        workers=integer(data, "workers", path, defaults.workers),
+        max_body_bytes=integer(data, "max_body_bytes", path, defaults.max_body_bytes, minimum=1024),
+        body_timeout=number(data, "body_timeout", path, defaults.body_timeout),
+        graceful_shutdown=number(data, "graceful_shutdown", path, defaults.graceful_shutdown),
+        access_log=boolean(data, "access_log", path, defaults.access_log),
     )
 
 
@@ -186,7 +146,7 @@ _FORBIDDEN_FORWARD = {
 
 def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
     path = f"providers.{name}"
-    _unknown_keys(data, _PROVIDER_KEYS, path)
+    unknown_keys(data, _PROVIDER_KEYS, path)
     kind = data.get("type")
     if kind not in adapter_names():
         raise ConfigError(f"{path}.type: unknown provider type {kind!r} (known: {', '.join(adapter_names())})")
@@ -200,20 +160,18 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
     api_key = data.get("api_key", "")
     if not isinstance(api_key, str):
         raise ConfigError(f"{path}.api_key: expected a string")
-    optional = data.get("optional", False)
-    if not isinstance(optional, bool):
-        raise ConfigError(f"{path}.optional: expected true or false")
+    optional = boolean(data, "optional", path, False)
     if kind != "echo" and not api_key:
         if optional:
             return None
         raise ConfigError(f"{path}.api_key: required (use ${{VAR}} to read it from the environment)")
-    timeouts_data = _mapping(data.get("timeouts"), f"{path}.timeouts")
-    _unknown_keys(timeouts_data, {"connect", "read", "total"}, f"{path}.timeouts")
+    timeouts_data = mapping(data.get("timeouts"), f"{path}.timeouts")
+    unknown_keys(timeouts_data, {"connect", "read", "total"}, f"{path}.timeouts")
     defaults = Timeouts()
     timeouts = Timeouts(
-        connect=_number(timeouts_data, "connect", f"{path}.timeouts", defaults.connect),
-        read=_number(timeouts_data, "read", f"{path}.timeouts", defaults.read),
-        total=_number(timeouts_data, "total", f"{path}.timeouts", defaults.total),
+        connect=number(timeouts_data, "connect", f"{path}.timeouts", defaults.connect),
+        read=number(timeouts_data, "read", f"{path}.timeouts", defaults.read),
+        total=number(timeouts_data, "total", f"{path}.timeouts", defaults.total),
     )
     forward = data.get("forward_headers", [])
     if not isinstance(forward, list) or not all(isinstance(h, str) for h in forward):
@@ -222,7 +180,7 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
     for header in forward_lower:
         if header in _FORBIDDEN_FORWARD:
             raise ConfigError(f"{path}.forward_headers: {header!r} may never be forwarded from clients")
-    headers = _mapping(data.get("headers"), f"{path}.headers")
+    headers = mapping(data.get("headers"), f"{path}.headers")
     if not all(isinstance(v, str) for v in headers.values()):
         raise ConfigError(f"{path}.headers: header values must be strings")
     return ProviderConfig(
@@ -231,10 +189,10 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
         base_url=base_url,
         api_key=api_key,
         timeouts=timeouts,
-        max_connections=_integer(data, "max_connections", path, 512),
+        max_connections=integer(data, "max_connections", path, 512),
         forward_headers=forward_lower,
         headers=MappingProxyType({k.lower(): v for k, v in headers.items()}),
-        options=MappingProxyType(_mapping(data.get("options"), f"{path}.options")),
+        options=MappingProxyType(mapping(data.get("options"), f"{path}.options")),
     )
 
 
@@ -242,22 +200,22 @@ def _model(name: str, data: Any, providers: Mapping[str, ProviderConfig], inacti
     path = f"models.{name}"
     if not _NAME.match(name):
         raise ConfigError(f"{path}: model names may use letters, digits and . _ : / @ + - (at most 128)")
-    data = _mapping(data, path)
-    _unknown_keys(data, {"deployments", "description"}, path)
+    data = mapping(data, path)
+    unknown_keys(data, {"deployments", "description"}, path)
     raw = data.get("deployments")
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}.deployments: expected a non-empty list")
     deployments = []
     for i, item in enumerate(raw):
         where = f"{path}.deployments[{i}]"
-        item = _mapping(item, where)
-        _unknown_keys(item, {"provider", "model"}, where)
-        provider = _string(item, "provider", where)
+        item = mapping(item, where)
+        unknown_keys(item, {"provider", "model"}, where)
+        provider = string(item, "provider", where)
         if provider in inactive:
             continue
         if provider not in providers:
             raise ConfigError(f"{where}.provider: no provider named {provider!r} is configured")
-        deployments.append(Deployment(provider=provider, model=_string(item, "model", where, name)))
+        deployments.append(Deployment(provider=provider, model=string(item, "model", where, name)))
     if not deployments:
         return None
     description = data.get("description", "")
@@ -268,20 +226,20 @@ def _model(name: str, data: Any, providers: Mapping[str, ProviderConfig], inacti
 
 def parse_config(document: Any, env: Mapping[str, str] | None = None, source: str = "<memory>") -> GatewayConfig:
     """Validate a parsed YAML document into a :class:`GatewayConfig`."""
-    root = _mapping(document, "(top level)")
-    _unknown_keys(root, {"server", "providers", "models"}, "(top level)")
+    root = mapping(document, "(top level)")
+    unknown_keys(root, {"server", "providers", "models"}, "(top level)")
     root = _interpolate(root, "", os.environ if env is None else env)
-    server = _server(_mapping(root.get("server"), "server"))
+    server = _server(mapping(root.get("server"), "server"))
     providers: dict[str, ProviderConfig] = {}
     inactive: set[str] = set()
-    for name, data in _mapping(root.get("providers"), "providers").items():
-        provider = _provider(str(name), _mapping(data, f"providers.{name}"))
+    for name, data in mapping(root.get("providers"), "providers").items():
+        provider = _provider(str(name), mapping(data, f"providers.{name}"))
         if provider is None:
             inactive.add(str(name))
         else:
             providers[str(name)] = provider
     models: dict[str, ModelConfig] = {}
-    for name, data in _mapping(root.get("models"), "models").items():
+    for name, data in mapping(root.get("models"), "models").items():
         model = _model(str(name), data, providers, inactive)
         if model is not None:
             models[str(name)] = model

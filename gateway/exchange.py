@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from adapters.types import ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 
 if TYPE_CHECKING:
+    from gateway.identity.principal import Principal
+    from gateway.policy.decision import Decision
     from gateway.routing import ModelRoute
 
 
@@ -39,10 +41,15 @@ class Exchange:
     started: float
     #: Path parameter for operations on one model (``models.get``).
     model_param: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
+    # authenticate
+    principal: Principal | None = None
     # parse
     chat: ChatRequest | None = None
     embeddings: EmbeddingsRequest | None = None
     model: str | None = None
+    # authorize (the decision for the requested model and operation)
+    decision: Decision | None = None
     # route
     route: ModelRoute | None = None
     # dispatch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from gateway.asgi.request_context import request_id_of
 from gateway.asgi.types import Receive, Scope, Send
@@ -52,6 +53,7 @@ class OperationEndpoint:
             client=client[0] if client else "",
             started=time.perf_counter(),
             model_param=scope.get("path_params", {}).get("model"),
+            query=dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {},
         )
         reply = await runtime.chains[self.operation](exchange)
         if reply.stream is not None:
