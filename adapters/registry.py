@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from adapters.anthropic import AnthropicAdapter
 from adapters.base import Adapter
 from adapters.echo import EchoAdapter
 from adapters.openai import AzureOpenAIAdapter, OpenAIAdapter
@@ -12,6 +13,7 @@ _FACTORIES: dict[str, Callable[[], Adapter]] = {
     "openai": OpenAIAdapter,
     "azure": AzureOpenAIAdapter,
     "echo": EchoAdapter,
+    "anthropic": AnthropicAdapter,
 }
 
 
