@@ -22,7 +22,6 @@ Behaviour, all deterministic:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import struct
@@ -34,6 +33,7 @@ import orjson
 
 from adapters.base import HttpRequest
 from adapters.openai import OpenAIAdapter
+from adapters.vectors import encode_base64
 
 CREATED = 1_700_000_000
 
@@ -212,7 +212,7 @@ def _embeddings(body: dict[str, Any]) -> EchoResponse:
         vector = _vector(item, dimensions)
         encoded: list[float] | str = vector
         if body.get("encoding_format") == "base64":
-            encoded = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            encoded = encode_base64(vector)
         data.append({"object": "embedding", "index": index, "embedding": encoded})
         tokens += count_tokens(item) if isinstance(item, str) else len(item)
     response = {

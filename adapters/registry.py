@@ -7,6 +7,7 @@ from collections.abc import Callable
 from adapters.anthropic import AnthropicAdapter
 from adapters.base import Adapter
 from adapters.echo import EchoAdapter
+from adapters.gemini import GeminiAdapter
 from adapters.openai import AzureOpenAIAdapter, OpenAIAdapter
 
 _FACTORIES: dict[str, Callable[[], Adapter]] = {
@@ -14,6 +15,7 @@ _FACTORIES: dict[str, Callable[[], Adapter]] = {
     "azure": AzureOpenAIAdapter,
     "echo": EchoAdapter,
     "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
 }
 
 

@@ -46,6 +46,8 @@ class Message(TypedDict, total=False):
     refusal: str | None
     reasoning_content: str
     thinking_blocks: list[ThinkingBlock]
+    #: Provider data that must survive a round trip (e.g. Gemini thought signatures).
+    extra_content: dict[str, Any]
 
 
 class Usage(TypedDict, total=False):
@@ -88,6 +90,7 @@ class Delta(TypedDict, total=False):
     tool_calls: list[ToolCallDelta]
     reasoning_content: str
     thinking_blocks: list[ThinkingBlock]
+    extra_content: dict[str, Any]
 
 
 class ChunkChoice(TypedDict):
