@@ -16,7 +16,7 @@ from gateway.asgi.request_context import RequestContextMiddleware
 from gateway.asgi.types import ASGIApp, Receive, Scope, Send
 from gateway.config import GatewayConfig, load_config
 from gateway.endpoints.health import Healthz, Readyz
-from gateway.endpoints.operations import OperationEndpoint
+from gateway.endpoints.operations import KeysEndpoint, OperationEndpoint
 from gateway.errors import NotFoundError
 from gateway.runtime import build_runtime
 from gateway.state import AppState
@@ -39,7 +39,12 @@ def _routes(state: AppState) -> list[Route]:
             Route(f"{prefix}/models", OperationEndpoint(state, "models.list", "GET")),
             Route(f"{prefix}/models/{{model:path}}", OperationEndpoint(state, "models.get", "GET")),
         ]
-    routes += [Route("/healthz", Healthz()), Route("/readyz", Readyz(state))]
+    routes += [
+        Route("/admin/keys", KeysEndpoint(state)),
+        Route("/admin/keys/{id}", OperationEndpoint(state, "keys.revoke", "DELETE")),
+        Route("/healthz", Healthz()),
+        Route("/readyz", Readyz(state)),
+    ]
     return routes
 
 
@@ -49,7 +54,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        state.runtime = build_runtime(config)
+        runtime = build_runtime(config)
+        await runtime.start()
+        state.runtime = runtime
         if config.inactive_providers:
             log.info("providers without credentials left inactive: %s", ", ".join(config.inactive_providers))
         log.info("gateway ready: %d models from %s", len(state.runtime.routes), config.source)

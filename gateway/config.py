@@ -21,6 +21,8 @@ import yaml
 
 from adapters.registry import adapter_names
 from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
+from gateway.identity.config import AuthConfig, parse_auth_config
+from gateway.policy.config import PolicyConfig, parse_policy_config
 
 __all__ = ["ConfigError", "Deployment", "GatewayConfig", "ModelConfig", "ProviderConfig", "ServerConfig", "Timeouts"]
 
@@ -74,10 +76,20 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Where state shared by replicas lives: nowhere (embedded default) or one Redis."""
+
+    redis_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     server: ServerConfig
     providers: Mapping[str, ProviderConfig]
     models: Mapping[str, ModelConfig]
+    auth: AuthConfig
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     #: Providers left out because they are ``optional`` and have no credentials.
     inactive_providers: tuple[str, ...] = ()
     source: str = "<memory>"
@@ -224,10 +236,20 @@ def _model(name: str, data: Any, providers: Mapping[str, ProviderConfig], inacti
     return ModelConfig(name=name, deployments=tuple(deployments), description=description)
 
 
+def _state(data: dict[str, Any]) -> StateConfig:
+    unknown_keys(data, {"redis_url"}, "state")
+    url = data.get("redis_url")
+    if url in (None, ""):
+        return StateConfig()
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("state.redis_url: expected a redis://, rediss:// or unix:// URL")
+    return StateConfig(redis_url=url)
+
+
 def parse_config(document: Any, env: Mapping[str, str] | None = None, source: str = "<memory>") -> GatewayConfig:
     """Validate a parsed YAML document into a :class:`GatewayConfig`."""
     root = mapping(document, "(top level)")
-    unknown_keys(root, {"server", "providers", "models"}, "(top level)")
+    unknown_keys(root, {"server", "providers", "models", "auth", "policy", "state"}, "(top level)")
     root = _interpolate(root, "", os.environ if env is None else env)
     server = _server(mapping(root.get("server"), "server"))
     providers: dict[str, ProviderConfig] = {}
@@ -249,6 +271,9 @@ def parse_config(document: Any, env: Mapping[str, str] | None = None, source: st
         server=server,
         providers=MappingProxyType(providers),
         models=MappingProxyType(models),
+        auth=parse_auth_config(root.get("auth")),
+        policy=parse_policy_config(root.get("policy")),
+        state=_state(mapping(root.get("state"), "state")),
         inactive_providers=tuple(sorted(inactive)),
         source=source,
     )

@@ -30,6 +30,15 @@ class Attempt:
     latency: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PiiFinding:
+    """What inspection found, for the audit trail: an entity type, how many, what was done. Never a value."""
+
+    type: str
+    count: int
+    action: str
+
+
 @dataclass(slots=True)
 class Exchange:
     # Written by the endpoint that builds the exchange.
@@ -41,6 +50,8 @@ class Exchange:
     started: float
     #: Path parameter for operations on one model (``models.get``).
     model_param: str | None = None
+    #: Path parameter naming a non-model resource (an API key id, a request id).
+    resource_id: str | None = None
     query: Mapping[str, str] = field(default_factory=dict)
     # authenticate
     principal: Principal | None = None
@@ -50,6 +61,8 @@ class Exchange:
     model: str | None = None
     # authorize (the decision for the requested model and operation)
     decision: Decision | None = None
+    # inspect (PII findings; None until the stage runs, so the audit record can tell "not inspected")
+    pii: list[PiiFinding] | None = None
     # route
     route: ModelRoute | None = None
     # dispatch

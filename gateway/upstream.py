@@ -187,6 +187,27 @@ class EchoClient:
         return None
 
 
+class FetchError(Exception):
+    """A small control-plane fetch (e.g. a JWKS document) failed."""
+
+
+async def fetch_bytes(url: str, deadline: float, max_bytes: int) -> bytes:
+    """GET a small document (JWKS and the like) with a deadline and a size cap."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=deadline), trust_env=False) as session,
+            session.get(url, allow_redirects=False) as response,
+        ):
+            if response.status != 200:
+                raise FetchError(f"HTTP {response.status}")
+            body = await response.content.read(max_bytes + 1)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise FetchError(type(exc).__name__) from None
+    if len(body) > max_bytes:
+        raise FetchError(f"larger than {max_bytes} bytes")
+    return body
+
+
 def create_client(provider: ProviderConfig) -> UpstreamClient:
     """Build the client for one provider; must run inside the event loop."""
     if provider.type == "echo":

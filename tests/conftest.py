@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -41,12 +42,39 @@ def base_document(openai_url: str | None = None) -> dict[str, Any]:
     return {"server": {"access_log": False}, "providers": providers, "models": models}
 
 
+#: The credential of the default test caller, allowed everything by the default test policy.
+CLIENT_KEY = "client-key"
+MODEL_CONF = Path(__file__).resolve().parents[1] / "policies" / "model.conf"
+
+
+def write_policy(directory: Path, rules: str) -> Path:
+    """A policy directory with the project's model and the given ``policy.csv`` lines."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.conf").write_text(MODEL_CONF.read_text())
+    (directory / "policy.csv").write_text(rules)
+    return directory
+
+
 @pytest.fixture
-def start_gateway() -> Iterator[Callable[[dict[str, Any]], str]]:
-    """Start a gateway for a config document; returns its base URL (stopped at teardown)."""
+def start_gateway(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], str]]:
+    """Start a gateway for a config document; returns its base URL (stopped at teardown).
+
+    Documents without ``auth``/``policy`` get a demo key ``client-key`` for a
+    ``tester`` role that the default policy allows everything.
+    """
     with ExitStack() as stack:
 
         def start(document: dict[str, Any]) -> str:
+            document.setdefault(
+                "auth",
+                {
+                    "key_file": str(tmp_path / "keys.json"),
+                    "demo_keys": [{"key": CLIENT_KEY, "subject": "tester", "team": "qa", "roles": ["tester"]}],
+                },
+            )
+            if "policy" not in document:
+                policy_dir = write_policy(tmp_path / "policies", "p, tester, *, *, *, allow\n")
+                document["policy"] = {"dir": str(policy_dir), "tests": None}
             config: GatewayConfig = parse_config(document, env={})
             return stack.enter_context(serve(create_app(config)))
 

@@ -21,6 +21,7 @@ def _doc(**overrides: Any) -> dict[str, Any]:
             "openai": {"type": "openai", "base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY}"},
         },
         "models": {"m": {"deployments": [{"provider": "openai", "model": "gpt-4o"}]}},
+        "auth": {"key_file": "var/keys.json"},
     }
     document.update(overrides)
     return document
@@ -75,6 +76,35 @@ def test_invalid_configs_name_the_key(mutate: Any, message: str) -> None:
         parse_config(document, env={"OPENAI_API_KEY": "k"})
 
 
+def test_authentication_cannot_be_left_out_by_accident() -> None:
+    document = _doc()
+    del document["auth"]
+    with pytest.raises(ConfigError, match=r"auth: no authentication is configured"):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+    document["auth"] = {"key_file": None}
+    with pytest.raises(ConfigError, match=r"auth: every way to authenticate is off"):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+    document["auth"] = {"key_file": None, "anonymous": True}
+    assert parse_config(document, env={"OPENAI_API_KEY": "k"}).auth.anonymous
+
+
+@pytest.mark.parametrize(
+    ("jwt", "message"),
+    [
+        ({"algorithms": ["none"]}, r"'none' is not an accepted algorithm"),
+        ({"algorithms": ["HS256"]}, r"auth\.jwt\.secret: required"),
+        ({"algorithms": ["HS256"], "secret": "short"}, r"at least 32 characters"),
+        ({"algorithms": ["RS256"]}, r"jwks_file or jwks_url is required"),
+        ({"algorithms": ["RS256"], "jwks_url": "x", "audiance": "typo"}, r"unknown key 'audiance'"),
+    ],
+)
+def test_jwt_settings_are_checked(jwt: dict[str, Any], message: str) -> None:
+    document = _doc()
+    document["auth"]["jwt"] = jwt
+    with pytest.raises(ConfigError, match=message):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+
+
 def test_interpolated_values_cannot_inject_structure() -> None:
     config = parse_config(_doc(), env={"OPENAI_API_KEY": "x\nmodels: {}"})
     assert config.providers["openai"].api_key == "x\nmodels: {}"
@@ -93,7 +123,7 @@ def test_the_example_config_is_valid_with_and_without_keys() -> None:
 
 def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("providers:\n  x: {type: nope}\nmodels: {}\n")
+    bad.write_text("providers:\n  x: {type: nope}\nmodels: {}\nauth: {}\n")
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "config", "check", "--config", str(bad)],
         capture_output=True,

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import base_document
+from tests.conftest import CLIENT_KEY, base_document
 from tests.openai_schema import validate
+
+AUTH = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
 @pytest.fixture
@@ -54,8 +56,10 @@ def test_probes(echo_gateway: str) -> None:
         (b'{"model": "echo", "messages": "hello"}', "messages"),
         (b'{"model": "echo", "messages": [{"role": "wizard", "content": "x"}]}', "messages[0].role"),
         (b'{"model": "echo", "messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
-        (b'{"model": "echo", "messages": [{"role": "user", "content": [{"type": "video"}]}]}',
-         "messages[0].content[0].type"),
+        (
+            b'{"model": "echo", "messages": [{"role": "user", "content": [{"type": "video"}]}]}',
+            "messages[0].content[0].type",
+        ),
         (b'{"model": "echo", "messages": [{"role": "tool", "content": "x"}]}', "messages[0].tool_call_id"),
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', "temperature"),
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "temperature": 3}', "temperature"),
@@ -63,17 +67,17 @@ def test_probes(echo_gateway: str) -> None:
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "n": 0}', "n"),
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": true}', "max_tokens"),
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "stop": [1]}', "stop"),
-        (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "x"}]}',
-         "tools[0]"),
-        (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}',
-         "tool_choice"),
-        (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}}',
-         "response_format"),
+        (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "x"}]}', "tools[0]"),
+        (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}', "tool_choice"),
+        (
+            b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}}',
+            "response_format",
+        ),
         (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "metadata": {"a": 1}}', "metadata"),
     ],
 )
 def test_malformed_chat_requests_are_400_naming_the_field(echo_gateway: str, body: bytes, param: str | None) -> None:
-    response = httpx.post(f"{echo_gateway}/v1/chat/completions", content=body)
+    response = httpx.post(headers=AUTH, url=f"{echo_gateway}/v1/chat/completions", content=body)
     error = _assert_error(response, 400)
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
@@ -90,12 +94,12 @@ def test_malformed_chat_requests_are_400_naming_the_field(echo_gateway: str, bod
     ],
 )
 def test_malformed_embeddings_requests_are_400(echo_gateway: str, body: bytes) -> None:
-    _assert_error(httpx.post(f"{echo_gateway}/v1/embeddings", content=body), 400)
+    _assert_error(httpx.post(headers=AUTH, url=f"{echo_gateway}/v1/embeddings", content=body), 400)
 
 
 def test_oversized_body_is_413_before_it_is_read(echo_gateway: str) -> None:
     big = b'{"model": "echo", "messages": [{"role": "user", "content": "' + b"x" * 10_000 + b'"}]}'
-    error = _assert_error(httpx.post(f"{echo_gateway}/v1/chat/completions", content=big), 413)
+    error = _assert_error(httpx.post(headers=AUTH, url=f"{echo_gateway}/v1/chat/completions", content=big), 413)
     assert error["code"] == "request_too_large"
 
 
@@ -104,7 +108,7 @@ def test_oversized_chunked_body_is_413(echo_gateway: str) -> None:
         for _ in range(10):
             yield b"x" * 1000
 
-    _assert_error(httpx.post(f"{echo_gateway}/v1/chat/completions", content=chunks()), 413)
+    _assert_error(httpx.post(headers=AUTH, url=f"{echo_gateway}/v1/chat/completions", content=chunks()), 413)
 
 
 def test_slow_client_body_is_cut_off_with_408(echo_gateway: str) -> None:
@@ -112,7 +116,8 @@ def test_slow_client_body_is_cut_off_with_408(echo_gateway: str) -> None:
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"model\":"
+            b"Authorization: Bearer client-key\r\n"
+            b'Content-Length: 100\r\n\r\n{"model":'
         )
         started = time.monotonic()
         answer = sock.recv(65536)
@@ -123,15 +128,16 @@ def test_slow_client_body_is_cut_off_with_408(echo_gateway: str) -> None:
 
 
 def test_unknown_path_and_wrong_method(echo_gateway: str) -> None:
-    error = _assert_error(httpx.get(f"{echo_gateway}/v1/nothing-here"), 404)
+    error = _assert_error(httpx.get(headers=AUTH, url=f"{echo_gateway}/v1/nothing-here"), 404)
     assert error["code"] == "unknown_url"
-    error = _assert_error(httpx.get(f"{echo_gateway}/v1/chat/completions"), 405)
+    error = _assert_error(httpx.get(headers=AUTH, url=f"{echo_gateway}/v1/chat/completions"), 405)
     assert error["code"] == "method_not_allowed"
 
 
 def test_paths_without_the_v1_prefix_work_too(echo_gateway: str) -> None:
     response = httpx.post(
-        f"{echo_gateway}/chat/completions", json={"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+        f"{echo_gateway}/chat/completions",
+        headers=AUTH, json={"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
     )
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "hi"

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import base_document
+from tests.conftest import CLIENT_KEY, base_document
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI, Scripted, sse, stream_chunks
 from tests.fakes.server import free_port, serve
 from tests.openai_schema import validate
@@ -236,7 +236,11 @@ def test_client_disconnect_cancels_the_upstream(gateway_url: str, fake_openai: t
     chunks = stream_chunks("m", ["w"] * 50, include_usage=True)
     fake.push(Scripted(chunks=chunks, chunk_delay=0.2))
     body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]}
-    with httpx.Client(timeout=5) as http, http.stream("POST", f"{gateway_url}/v1/chat/completions", json=body) as r:
+    headers = {"authorization": f"Bearer {CLIENT_KEY}"}
+    with (
+        httpx.Client(timeout=5, headers=headers) as http,
+        http.stream("POST", f"{gateway_url}/v1/chat/completions", json=body) as r,
+    ):
         for line in r.iter_lines():
             if line.startswith("data:"):
                 break

@@ -29,6 +29,20 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
+class KeysEndpoint:
+    """``/admin/keys``: GET lists, POST creates."""
+
+    def __init__(self, state: AppState) -> None:
+        self._list = OperationEndpoint(state, "keys.list", "GET")
+        self._create = OperationEndpoint(state, "keys.create", "POST")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            await self._create(scope, receive, send)
+        else:
+            await self._list(scope, receive, send)
+
+
 class OperationEndpoint:
     """An ASGI endpoint that runs one pipeline chain."""
 
@@ -53,6 +67,7 @@ class OperationEndpoint:
             client=client[0] if client else "",
             started=time.perf_counter(),
             model_param=scope.get("path_params", {}).get("model"),
+            resource_id=scope.get("path_params", {}).get("id"),
             query=dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {},
         )
         reply = await runtime.chains[self.operation](exchange)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import GatewayError
 from gateway.exchange import Exchange, Handler, Reply
-from gateway.pipeline import catalog, dispatch, parse, route
+from gateway.pipeline import authenticate, authorize, catalog, dispatch, key_admin, parse, route
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -25,15 +25,20 @@ class Stage(Protocol):
 
 
 #: Calls that reach a model: every governance stage, then one upstream attempt per deployment.
-MODEL_CALL: tuple[ModuleType, ...] = (parse, route, dispatch)
+MODEL_CALL: tuple[ModuleType, ...] = (authenticate, parse, authorize, route, dispatch)
 #: Questions about the catalogue of models, answered by the gateway itself.
-CATALOG: tuple[ModuleType, ...] = (parse, catalog)
+CATALOG: tuple[ModuleType, ...] = (authenticate, parse, authorize, catalog)
+#: Administration of gateway API keys.
+KEY_ADMIN: tuple[ModuleType, ...] = (authenticate, authorize, key_admin)
 
 CHAINS: dict[str, tuple[ModuleType, ...]] = {
     "chat.completions": MODEL_CALL,
     "embeddings": MODEL_CALL,
     "models.list": CATALOG,
     "models.get": CATALOG,
+    "keys.create": KEY_ADMIN,
+    "keys.list": KEY_ADMIN,
+    "keys.revoke": KEY_ADMIN,
 }
 
 
