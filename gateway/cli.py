@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway import cli_keys, cli_policy
 from gateway.config import ConfigError, GatewayConfig, load_config
 
 DEFAULT_CONFIG = "config.example.yaml"
@@ -19,6 +20,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # casbin logs the whole policy at INFO on every load; decisions are our audit's job.
+    logging.getLogger("casbin").setLevel(logging.WARNING)
 
 
 def _load(path: str) -> GatewayConfig:
@@ -88,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a configuration file")
     check.add_argument("--config", default=DEFAULT_CONFIG)
     check.set_defaults(handler=_config_check)
+
+    cli_keys.register(commands, DEFAULT_CONFIG)
+    cli_policy.register(commands)
     return parser
 
 

@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.fakes.server import serve
+from tests.redis_server import RedisServer
 
 GatewayFactory = Callable[..., str]
 
@@ -84,6 +85,14 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], str]]:
 @pytest.fixture
 def gateway_url(fake_openai: tuple[FakeOpenAI, str], start_gateway: Callable[[dict[str, Any]], str]) -> str:
     return start_gateway(base_document(fake_openai[1]))
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for this test; see tests/redis_server.py."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -65,13 +65,9 @@ class PolicySource:
         return cls(model_text, policy_text, str(base))
 
 
-def _strip_comments(text: str) -> str:
-    # casbin's CSV reader knows no comments; compliance files need them.
-    lines = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        lines.append("" if not line or line.startswith("#") else line)
-    return "\n".join(lines)
+def _rule_lines(text: str) -> list[str]:
+    # casbin's CSV reader knows neither comments nor blank lines; compliance files need both.
+    return [line for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
 
 
 def _glob_match(value: str, pattern: str) -> bool:
@@ -113,9 +109,12 @@ class PolicyEngine:
 
     @staticmethod
     def _build(source: PolicySource) -> casbin.Enforcer:
-        model = casbin.Enforcer.new_model(text=source.model_text)
+        lines = _rule_lines(source.policy_text)
+        if not any(line.split(",", 1)[0].strip() == "p" for line in lines):
+            raise PolicyError(f"{source.origin}: policy.csv has no 'p' rule; refusing to load an empty policy")
         try:
-            enforcer = casbin.Enforcer(model, StringAdapter(_strip_comments(source.policy_text)))
+            model = casbin.Enforcer.new_model(text=source.model_text)
+            enforcer = casbin.Enforcer(model, StringAdapter("\n".join(lines)))
         except Exception as exc:  # noqa: BLE001 - casbin raises bare exceptions for bad files
             raise PolicyError(f"{source.origin}: the policy does not load: {exc}") from None
         enforcer.add_function("holds", lambda roles, role, _domain: role == "*" or role in roles)
