@@ -86,6 +86,42 @@ def completion(model: str, text: str, *, prompt_tokens: int = 9, completion_toke
     }
 
 
+def forced_tool(body: dict[str, Any]) -> str | None:
+    """The function the model must call, when ``tool_choice`` forces one."""
+    choice = body.get("tool_choice")
+    tools = body.get("tools") or []
+    if isinstance(choice, dict):
+        return str(choice["function"]["name"])
+    if choice == "required" and tools:
+        return str(tools[0]["function"]["name"])
+    return None
+
+
+TOOL_ARGUMENTS = '{"city": "Oslo"}'
+
+
+def tool_completion(model: str, name: str) -> dict[str, Any]:
+    answer = completion(model, "")
+    call = {"id": "call_fake123", "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
+    answer["choices"][0]["message"].update(content=None, tool_calls=[call])
+    answer["choices"][0]["finish_reason"] = "tool_calls"
+    return answer
+
+
+def tool_stream_chunks(model: str, name: str) -> list[bytes]:
+    base = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1_731_000_000, "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+    head = {"index": 0, "id": "call_fake123", "type": "function", "function": {"name": name, "arguments": ""}}
+    pieces = [TOOL_ARGUMENTS[:5], TOOL_ARGUMENTS[5:]]
+    out = [chunk({"role": "assistant", "content": None, "tool_calls": [head]})]
+    out += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}) for piece in pieces]
+    out += [chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
+    return out
+
+
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
@@ -241,6 +277,10 @@ class FakeOpenAI:
             return await self._scripted(self.scripts.popleft())
         body = recorded.body
         model = body["model"]
+        if (tool := forced_tool(body)) is not None:
+            if body.get("stream"):
+                return StreamingResponse(iter(tool_stream_chunks(model, tool)), media_type="text/event-stream")
+            return JSONResponse(tool_completion(model, tool))
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
