@@ -85,6 +85,8 @@ def test_openai_embeddings_pass_through(client: openai.OpenAI, fake_openai: tupl
     assert sent.body["model"] == "text-embedding-3-small"
     assert sent.body["encoding_format"] == "base64"
     assert sent.body["dimensions"] == 3
-    tokens = client.embeddings.create(model="text-embedding-3-small", input=[[1, 2, 3], [4, 5]], encoding_format="float")
+    tokens = client.embeddings.create(
+        model="text-embedding-3-small", input=[[1, 2, 3], [4, 5]], encoding_format="float"
+    )
     assert len(tokens.data) == 2
     assert fake.requests[-1].body["input"] == [[1, 2, 3], [4, 5]]

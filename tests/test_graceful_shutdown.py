@@ -9,7 +9,8 @@ import httpx
 import yaml
 
 from tests.conftest import CLIENT_KEY, base_document, write_policy
-from tests.fakes.openai_upstream import FakeOpenAI, Scripted, stream_chunks
+from tests.fakes.openai_upstream import FakeOpenAI, stream_chunks
+from tests.fakes.scripting import Scripted
 from tests.process import GatewayProcess
 
 

@@ -137,7 +137,8 @@ def test_unknown_path_and_wrong_method(echo_gateway: str) -> None:
 def test_paths_without_the_v1_prefix_work_too(echo_gateway: str) -> None:
     response = httpx.post(
         f"{echo_gateway}/chat/completions",
-        headers=AUTH, json={"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+        headers=AUTH,
+        json={"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "hi"

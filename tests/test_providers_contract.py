@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.fakes import anthropic_upstream, gemini_upstream, openai_upstream
-from tests.fakes.openai_upstream import Scripted
+from tests.fakes.scripting import Scripted
 from tests.fakes.server import serve
 from tests.openai_schema import validate
 

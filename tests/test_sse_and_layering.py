@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 STREAM = (
     b": keep-alive comment\r\n"
-    b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
+    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
     b"data: line one\ndata: line two\n\n"
     b"data: caf\xc3\xa9\r\r"
     b"event: ping\ndata:{}\n\n"

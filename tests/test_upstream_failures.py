@@ -12,7 +12,8 @@ import openai
 import pytest
 
 from tests.conftest import CLIENT_KEY, base_document
-from tests.fakes.openai_upstream import API_KEY, FakeOpenAI, Scripted, sse, stream_chunks
+from tests.fakes.openai_upstream import API_KEY, FakeOpenAI, sse, stream_chunks
+from tests.fakes.scripting import Scripted
 from tests.fakes.server import free_port, serve
 from tests.openai_schema import validate
 

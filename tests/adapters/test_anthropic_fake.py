@@ -34,7 +34,7 @@ from tests.fakes.anthropic_upstream import (
     error_event,
     message_events,
 )
-from tests.fakes.openai_upstream import Scripted
+from tests.fakes.scripting import Scripted
 from tests.fakes.server import serve
 from tests.openai_schema import validate
 

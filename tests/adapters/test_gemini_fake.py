@@ -18,7 +18,7 @@ from adapters.gemini import GeminiAdapter
 from adapters.schema import parse_chat_request, parse_embeddings_request
 from adapters.types import ChatCompletionChunk
 from tests.fakes.gemini_upstream import API_KEY, REPLY_TEXT, SIGNATURE, FakeGemini, overloaded, rate_limited, sse_event
-from tests.fakes.openai_upstream import Scripted
+from tests.fakes.scripting import Scripted
 from tests.fakes.server import serve
 from tests.openai_schema import validate
 

@@ -22,11 +22,9 @@ used to), so that tests notice an adapter that does not merge them.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -35,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.openai_upstream import Recorded, Scripted
+from tests.fakes.scripting import ScriptedFake
 
 API_KEY = "sk-ant-api03-test-upstream-secret-0123456789"
 MESSAGE_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
@@ -387,28 +385,13 @@ def message_events(message: dict[str, Any]) -> list[bytes]:
 # --- the server -----------------------------------------------------------------------------------------------
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedFake):
     """The fake server's state: recorded requests and scripted answers."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
-        self.scripts: deque[Scripted] = deque()
-        self.cancelled = asyncio.Event()
         self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
-
-    def push(self, script: Scripted) -> None:
-        self.scripts.append(script)
-
-    async def _record(self, request: Request) -> Recorded:
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = raw
-        recorded = Recorded(request.method, request.url.path, dict(request.query_params), dict(request.headers), body)
-        self.requests.append(recorded)
-        return recorded
 
     def _denied(self, headers: dict[str, str]) -> Response | None:
         key = headers.get("x-api-key")
@@ -420,30 +403,8 @@ class FakeAnthropic:
             return anthropic_error(400, "invalid_request_error", "anthropic-version: header is required")
         return None
 
-    async def _scripted(self, script: Scripted) -> Response:
-        if script.delay:
-            await asyncio.sleep(script.delay)
-        if script.chunks is None:
-            body = script.body if isinstance(script.body, bytes) else orjson.dumps(script.body)
-            return Response(body, script.status, headers=script.headers, media_type="application/json")
-        chunks = script.chunks
-
-        async def produce() -> AsyncIterator[bytes]:
-            try:
-                for i, chunk in enumerate(chunks):
-                    if script.cut_after is not None and i >= script.cut_after:
-                        raise ConnectionResetError("scripted cut")
-                    if script.chunk_delay and i:
-                        await asyncio.sleep(script.chunk_delay)
-                    yield chunk
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-
-        return StreamingResponse(produce(), script.status, headers=script.headers, media_type="text/event-stream")
-
     async def _messages(self, request: Request) -> Response:
-        recorded = await self._record(request)
+        recorded = await self.record(request)
         if (denied := self._denied(recorded.headers)) is not None:
             return denied
         try:
@@ -451,7 +412,7 @@ class FakeAnthropic:
         except Invalid as exc:
             return anthropic_error(400, "invalid_request_error", str(exc))
         if self.scripts:
-            return await self._scripted(self.scripts.popleft())
+            return await self.play(self.scripts.popleft())
         message = default_message(recorded.body)
         if recorded.body.get("stream"):
             return StreamingResponse(iter(message_events(message)), media_type="text/event-stream")

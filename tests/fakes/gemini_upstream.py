@@ -25,11 +25,8 @@ and no terminator. Tests script anything else with :meth:`FakeGemini.push`.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -39,7 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.gemini_checks import Invalid, check_embed_request, check_generate_request, normalize
-from tests.fakes.openai_upstream import Recorded, Scripted
+from tests.fakes.scripting import Recorded, Scripted, ScriptedFake
 
 API_KEY = "AIzaSyTestUpstreamSecret0123456789abcdef"
 RESPONSE_ID = "x5-2aKbVIrGhz7IPq6vB-Ag"
@@ -167,29 +164,19 @@ def _forced_call(body: dict[str, Any]) -> dict[str, Any] | None:
     return {"name": declaration["name"], "args": args}
 
 
-class FakeGemini:
+class FakeGemini(ScriptedFake):
     """The fake server's state: recorded requests, scripted answers, refused requests."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
         #: Messages of the 400s this fake answered for invalid bodies (the gateway must cause none).
         self.violations: list[str] = []
-        self.scripts: deque[Scripted] = deque()
-        self.cancelled = asyncio.Event()
         self.app = Starlette(routes=[Route("/{version}/models/{target:path}", self._dispatch, methods=["POST"])])
 
-    def push(self, script: Scripted) -> None:
-        self.scripts.append(script)
-
     async def _dispatch(self, request: Request) -> Response:
-        raw = await request.body()
-        try:
-            body: Any = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = raw
-        recorded = Recorded(request.method, request.url.path, dict(request.query_params), dict(request.headers), body)
-        self.requests.append(recorded)
+        recorded = await self.record(request)
+        body: Any = recorded.body
         version = request.path_params["version"]
         model, _, method = str(request.path_params["target"]).partition(":")
         if version not in ("v1", "v1beta") or method not in (
@@ -220,7 +207,7 @@ class FakeGemini:
             self.violations.append(str(exc))
             return google_error(400, "INVALID_ARGUMENT", str(exc))
         if self.scripts:
-            return await self._scripted(self.scripts.popleft())
+            return await self.play(self.scripts.popleft())
         if embedding:
             return JSONResponse(self._embeddings(body))
         events = self._answer(body, model)
@@ -229,28 +216,6 @@ class FakeGemini:
         if recorded.query.get("alt") == "sse":
             return StreamingResponse(iter([sse_event(e) for e in events]), media_type="text/event-stream")
         return Response(b"[" + b",\r\n".join(orjson.dumps(e) for e in events) + b"]", media_type="application/json")
-
-    async def _scripted(self, script: Scripted) -> Response:
-        if script.delay:
-            await asyncio.sleep(script.delay)
-        if script.chunks is None:
-            body = script.body if isinstance(script.body, bytes) else orjson.dumps(script.body)
-            return Response(body, script.status, headers=script.headers, media_type="application/json")
-        chunks = script.chunks
-
-        async def produce() -> AsyncIterator[bytes]:
-            try:
-                for i, chunk in enumerate(chunks):
-                    if script.cut_after is not None and i >= script.cut_after:
-                        raise ConnectionResetError("scripted cut")
-                    if script.chunk_delay and i:
-                        await asyncio.sleep(script.chunk_delay)
-                    yield chunk
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-
-        return StreamingResponse(produce(), script.status, headers=script.headers, media_type="text/event-stream")
 
     def _answer(self, body: dict[str, Any], model: str) -> list[dict[str, Any]]:
         """The answer as the stream events the model would produce; one event means nothing to stream."""

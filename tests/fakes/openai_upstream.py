@@ -13,12 +13,8 @@ Tests script unusual answers with :meth:`FakeOpenAI.push`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -28,32 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.scripting import Recorded, ScriptedFake
 from tests.openai_schema import validate
 
 API_KEY = "sk-test-upstream-secret-0123456789"
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class Scripted:
-    """One scripted answer. ``chunks`` makes it a stream of raw SSE pieces."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    chunks: list[bytes] | None = None
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    #: Stop the stream after this many chunks by dropping the connection.
-    cut_after: int | None = None
 
 
 def openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
@@ -174,23 +148,17 @@ def stream_chunks(model: str, words: list[str], *, include_usage: bool) -> list[
     return out
 
 
-class FakeOpenAI:
+class FakeOpenAI(ScriptedFake):
     """The fake server's state: recorded requests and scripted answers."""
 
     def __init__(self, api_key: str = API_KEY, *, azure: bool = False) -> None:
+        super().__init__()
         self.api_key = api_key
         self.azure = azure
-        self.requests: list[Recorded] = []
         #: Requests that broke OpenAI's published request schema (the gateway must send none).
         self.violations: list[str] = []
-        self.scripts: deque[Scripted] = deque()
         self.reply_words = ["Hello", " from", " the", " fake", "."]
-        self.cancelled = asyncio.Event()
-        self.on_request: Callable[[Recorded], None] | None = None
         self.app = Starlette(routes=self._routes())
-
-    def push(self, script: Scripted) -> None:
-        self.scripts.append(script)
 
     def _routes(self) -> list[Route]:
         if self.azure:
@@ -202,18 +170,6 @@ class FakeOpenAI:
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/embeddings", self._embeddings, methods=["POST"]),
         ]
-
-    async def _record(self, request: Request) -> Recorded:
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = raw
-        recorded = Recorded(request.method, request.url.path, dict(request.query_params), dict(request.headers), body)
-        self.requests.append(recorded)
-        if self.on_request:
-            self.on_request(recorded)
-        return recorded
 
     def _auth_error(self, recorded: Recorded) -> Response | None:
         if self.azure:
@@ -245,36 +201,14 @@ class FakeOpenAI:
             return openai_error(400, f"Invalid request: {exc.message}", "invalid_request_error")
         return None
 
-    async def _scripted(self, script: Scripted) -> Response:
-        if script.delay:
-            await asyncio.sleep(script.delay)
-        if script.chunks is None:
-            body = script.body if isinstance(script.body, bytes) else orjson.dumps(script.body)
-            return Response(body, script.status, headers=script.headers, media_type="application/json")
-        chunks = script.chunks
-
-        async def produce() -> AsyncIterator[bytes]:
-            try:
-                for i, chunk in enumerate(chunks):
-                    if script.cut_after is not None and i >= script.cut_after:
-                        raise ConnectionResetError("scripted cut")
-                    if script.chunk_delay and i:
-                        await asyncio.sleep(script.chunk_delay)
-                    yield chunk
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-
-        return StreamingResponse(produce(), script.status, headers=script.headers, media_type="text/event-stream")
-
     async def _chat(self, request: Request) -> Response:
-        recorded = await self._record(request)
+        recorded = await self.record(request)
         if (denied := self._auth_error(recorded)) is not None:
             return denied
         if (invalid := self._invalid(recorded.body, "CreateChatCompletionRequest")) is not None:
             return invalid
         if self.scripts:
-            return await self._scripted(self.scripts.popleft())
+            return await self.play(self.scripts.popleft())
         body = recorded.body
         model = body["model"]
         if (tool := forced_tool(body)) is not None:
@@ -290,13 +224,13 @@ class FakeOpenAI:
         return JSONResponse(completion(model, "".join(self.reply_words)))
 
     async def _embeddings(self, request: Request) -> Response:
-        recorded = await self._record(request)
+        recorded = await self.record(request)
         if (denied := self._auth_error(recorded)) is not None:
             return denied
         if (invalid := self._invalid(recorded.body, "CreateEmbeddingRequest")) is not None:
             return invalid
         if self.scripts:
-            return await self._scripted(self.scripts.popleft())
+            return await self.play(self.scripts.popleft())
         body = recorded.body
         inputs = body["input"]
         items = [inputs] if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)) else inputs
