@@ -15,9 +15,11 @@ from gateway.asgi.error_envelope import ErrorEnvelopeMiddleware
 from gateway.asgi.request_context import RequestContextMiddleware
 from gateway.asgi.types import ASGIApp, Receive, Scope, Send
 from gateway.config import GatewayConfig, load_config
+from gateway.endpoints.audit_pages import audit_routes
 from gateway.endpoints.health import Healthz, Readyz
 from gateway.endpoints.operations import KeysEndpoint, OperationEndpoint
 from gateway.errors import NotFoundError
+from gateway.logs import setup_logging
 from gateway.runtime import build_runtime
 from gateway.state import AppState
 
@@ -45,6 +47,7 @@ def _routes(state: AppState) -> list[Route]:
         Route("/healthz", Healthz()),
         Route("/readyz", Readyz(state)),
     ]
+    routes += audit_routes(state)
     return routes
 
 
@@ -82,4 +85,5 @@ def create_app(config: GatewayConfig) -> ASGIApp:
 
 def app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory`` and multi-worker serving: config path from ``GATEWAY_CONFIG``."""
+    setup_logging()
     return create_app(load_config(os.environ.get(CONFIG_ENV, "config.example.yaml")))

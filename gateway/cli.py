@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from gateway import cli_keys, cli_policy
+from gateway import cli_audit, cli_keys, cli_policy
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.logs import setup_logging
 
 DEFAULT_CONFIG = "config.example.yaml"
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # casbin logs the whole policy at INFO on every load; decisions are our audit's job.
-    logging.getLogger("casbin").setLevel(logging.WARNING)
 
 
 def _load(path: str) -> GatewayConfig:
@@ -94,12 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_keys.register(commands, DEFAULT_CONFIG)
     cli_policy.register(commands)
+    cli_audit.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     return int(args.handler(args))
 
 
