@@ -12,7 +12,7 @@ from adapters.anthropic import AnthropicAdapter
 from adapters.base import Target
 from adapters.errors import InvalidRequest
 from adapters.schema import parse_chat_request
-from tests.fakes.anthropic_upstream import Invalid, validate_request
+from tests.fakes.anthropic_checks import Invalid, validate_request
 
 TARGET = Target(base_url="https://api.anthropic.com", model="claude-sonnet-4-5-20250929")
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
