@@ -72,9 +72,10 @@ class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"
 
-    def __init__(self, message: str, *, code: str | None = None, scheme: str = "Bearer") -> None:
-        header = f'{scheme} realm="ai-gateway"'
-        if code:
+    def __init__(self, message: str, *, code: str | None = None, credentials_sent: bool = True) -> None:
+        # RFC 6750: a request that sent no credentials gets a bare challenge, without an error code.
+        header = 'Bearer realm="ai-gateway"'
+        if credentials_sent:
             header += f', error="invalid_token", error_description="{message}"'
         super().__init__(message, code=code, headers={"www-authenticate": header})
 

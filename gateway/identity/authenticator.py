@@ -45,7 +45,9 @@ class Authenticator:
             if self._config.anonymous:
                 return Principal("anonymous", self._config.anonymous_roles, "default", "anonymous")
             raise AuthenticationError(
-                "No credentials: send 'Authorization: Bearer <key or token>'.", code="missing_credentials"
+                "No credentials: send 'Authorization: Bearer <key or token>'.",
+                code="missing_credentials",
+                credentials_sent=False,
             )
         if len(credential) > MAX_CREDENTIAL_BYTES:
             raise AuthenticationError("The credential is too large.", code="invalid_auth")

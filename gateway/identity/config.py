@@ -33,6 +33,8 @@ class JwtConfig:
     default_team: str = "default"
     jwks_timeout: float = 5.0
     jwks_max_bytes: int = 1024 * 1024
+    #: Seconds before the key set is fetched again, so withdrawn keys stop working.
+    jwks_max_age: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ def _jwt(data: dict[str, Any], path: str) -> JwtConfig:
         default_team=string(data, "default_team", path, defaults.default_team),
         jwks_timeout=number(data, "jwks_timeout", path, defaults.jwks_timeout),
         jwks_max_bytes=integer(data, "jwks_max_bytes", path, defaults.jwks_max_bytes, minimum=1024),
+        jwks_max_age=number(data, "jwks_max_age", path, defaults.jwks_max_age),
     )
 
 

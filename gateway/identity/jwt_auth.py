@@ -16,6 +16,7 @@ random kids cannot turn the gateway into a request amplifier).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,7 @@ def _as_roles(value: Any) -> tuple[str, ...]:
 
 
 def _fail(message: str) -> AuthenticationError:
+    # Every refusal of a presented token is RFC 6750's invalid_token.
     return AuthenticationError(message, code="invalid_token")
 
 
@@ -66,16 +68,21 @@ class JwksCache:
         self._fetch = fetch
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -REFRESH_INTERVAL
+        self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
     def _load(self, raw: bytes) -> None:
         try:
-            keyset = jwt.PyJWKSet.from_dict(orjson.loads(raw))
+            document = orjson.loads(raw)
+            if not isinstance(document, dict):
+                raise TypeError("a key set is a JSON object")
+            keyset = jwt.PyJWKSet.from_dict(document)
         except (jwt.PyJWKSetError, jwt.InvalidKeyError, orjson.JSONDecodeError, TypeError) as exc:
             raise _fail("the identity provider's signing keys could not be read") from exc
-        self._keys = {str(key.key_id): key for key in keyset.keys if key.key_id}
+        keys = {str(key.key_id): key for key in keyset.keys if key.key_id}
         if len(keyset.keys) == 1 and not keyset.keys[0].key_id:
-            self._keys[""] = keyset.keys[0]
+            keys[""] = keyset.keys[0]
+        self._keys, self._loaded_at = keys, time.monotonic()
 
     async def refresh(self) -> None:
         config = self._config
@@ -94,6 +101,11 @@ class JwksCache:
 
     async def key_for(self, kid: str | None) -> jwt.PyJWK:
         lookup = kid or ""
+        if self._keys and time.monotonic() - self._loaded_at > self._config.jwks_max_age:
+            # Re-read periodically so that keys the provider withdrew stop working; if the
+            # provider is briefly unreachable, the keys already known keep serving.
+            with contextlib.suppress(AuthenticationError):
+                await self.refresh()
         key = self._keys.get(lookup)
         if key is None:
             await self.refresh()
@@ -139,7 +151,7 @@ class JwtVerifier:
             return cached[0]
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:
             raise _fail("the token is malformed") from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in config.algorithms:

@@ -88,6 +88,31 @@ def _glob_match(value: str, pattern: str) -> bool:
     return position <= end
 
 
+def _find_loop(edges: Sequence[tuple[str, str, str]]) -> list[str] | None:
+    parents: dict[str, list[str]] = {}
+    for child, parent, _ in edges:
+        parents.setdefault(child, []).append(parent)
+    done: set[str] = set()
+
+    def visit(role: str, path: list[str]) -> list[str] | None:
+        if role in path:
+            return [*path[path.index(role) :], role]
+        if role in done:
+            return None
+        for parent in parents.get(role, []):
+            loop = visit(parent, [*path, role])
+            if loop:
+                return loop
+        done.add(role)
+        return None
+
+    for role in list(parents):
+        loop = visit(role, [])
+        if loop:
+            return loop
+    return None
+
+
 class RoleSet(frozenset[str]):
     """The caller's effective roles; ``str()`` keeps casbin's explain output readable."""
 
@@ -110,6 +135,10 @@ class PolicyEngine:
     @staticmethod
     def _build(source: PolicySource) -> casbin.Enforcer:
         lines = _rule_lines(source.policy_text)
+        for line in lines:
+            kind = line.split(",", 1)[0].strip()
+            if kind not in ("p", "g"):
+                raise PolicyError(f"{source.origin}: unknown rule type {kind!r} in '{line}' (expected p or g)")
         if not any(line.split(",", 1)[0].strip() == "p" for line in lines):
             raise PolicyError(f"{source.origin}: policy.csv has no 'p' rule; refusing to load an empty policy")
         try:
@@ -135,13 +164,18 @@ class PolicyEngine:
             if len(line) != 3:
                 raise PolicyError(f"{self.source.origin}: 'g, {', '.join(line)}' must be: g, role, inherits, team")
             edges.append((line[0], line[1], line[2]))
-        # Walk every role to its deepest ancestor: rejects loops and over-deep chains.
+        loop = _find_loop(edges)
+        if loop:
+            raise PolicyError(f"{self.source.origin}: role inheritance loops: {' -> '.join(loop)}")
+        # Walk every role to its deepest ancestor: rejects over-deep chains.
         for role, _, domain in edges:
             self._expand((role,), domain, edges)
         return edges
 
     @staticmethod
-    def _expand(roles: Iterable[str], domain: str, edges: Sequence[tuple[str, str, str]]) -> set[str]:
+    def _expand(
+        roles: Iterable[str], domain: str, edges: Sequence[tuple[str, str, str]], *, any_domain: bool = True
+    ) -> set[str]:
         found = set(roles)
         frontier = list(found)
         depth = 0
@@ -151,7 +185,11 @@ class PolicyEngine:
                 raise PolicyError(f"role inheritance deeper than {MAX_ROLE_DEPTH} levels or looping near {frontier}")
             nxt = []
             for child, parent, where in edges:
-                if child in frontier and (where == "*" or where == domain or domain == "*") and parent not in found:
+                if (
+                    child in frontier
+                    and (where == "*" or where == domain or (any_domain and domain == "*"))
+                    and parent not in found
+                ):
                     found.add(parent)
                     nxt.append(parent)
             frontier = nxt
@@ -161,8 +199,8 @@ class PolicyEngine:
         key = (principal.subject, principal.roles, principal.team)
         cached = self._expanded.get(key)
         if cached is None:
-            held = [*principal.roles, f"user:{principal.subject}"]
-            cached = RoleSet(self._expand(held, principal.team, self._parents))
+            held = [*(r for r in principal.roles if not r.startswith("user:")), f"user:{principal.subject}"]
+            cached = RoleSet(self._expand(held, principal.team, self._parents, any_domain=False))
             if len(self._expanded) < _CACHE_SIZE:
                 self._expanded[key] = cached
         return cached

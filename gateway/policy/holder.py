@@ -77,7 +77,10 @@ class PolicyHolder:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.config.reload_interval)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # the watcher must outlive any one failed check (an audit sink down, say)
+                log.exception("policy reload check failed; keeping version %s", self.engine.version)
 
     async def check(self) -> bool:
         """Reload if the files changed; returns True when a new policy took effect."""
