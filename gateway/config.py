@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from adapters.registry import adapter_names
+from gateway.audit.config import AuditConfig, parse_audit_config
 from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
 from gateway.identity.config import AuthConfig, parse_auth_config
 from gateway.policy.config import PolicyConfig, parse_policy_config
@@ -90,6 +91,7 @@ class GatewayConfig:
     auth: AuthConfig
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     #: Providers left out because they are ``optional`` and have no credentials.
     inactive_providers: tuple[str, ...] = ()
     source: str = "<memory>"
@@ -249,9 +251,10 @@ def _state(data: dict[str, Any]) -> StateConfig:
 def parse_config(document: Any, env: Mapping[str, str] | None = None, source: str = "<memory>") -> GatewayConfig:
     """Validate a parsed YAML document into a :class:`GatewayConfig`."""
     root = mapping(document, "(top level)")
-    unknown_keys(root, {"server", "providers", "models", "auth", "policy", "state"}, "(top level)")
+    unknown_keys(root, {"server", "providers", "models", "auth", "policy", "state", "audit"}, "(top level)")
     root = _interpolate(root, "", os.environ if env is None else env)
     server = _server(mapping(root.get("server"), "server"))
+    state = _state(mapping(root.get("state"), "state"))
     providers: dict[str, ProviderConfig] = {}
     inactive: set[str] = set()
     for name, data in mapping(root.get("providers"), "providers").items():
@@ -273,7 +276,8 @@ def parse_config(document: Any, env: Mapping[str, str] | None = None, source: st
         models=MappingProxyType(models),
         auth=parse_auth_config(root.get("auth")),
         policy=parse_policy_config(root.get("policy")),
-        state=_state(mapping(root.get("state"), "state")),
+        state=state,
+        audit=parse_audit_config(root.get("audit"), shared_redis_url=state.redis_url),
         inactive_providers=tuple(sorted(inactive)),
         source=source,
     )

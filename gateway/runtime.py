@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.base import Adapter
 from adapters.registry import get_adapter
+from gateway.audit.log import AuditLog
 from gateway.config import GatewayConfig
 from gateway.exchange import Handler
 from gateway.identity.authenticator import Authenticator
@@ -33,8 +36,11 @@ class Runtime:
     authenticator: Authenticator
     policy: PolicyHolder
     chains: dict[str, Handler] = field(default_factory=dict)
+    audit: AuditLog | None = None
 
     async def start(self) -> None:
+        if self.audit is not None:
+            self.audit.start()
         if isinstance(self.keys, RedisKeyStore):
             await self.keys.start()
         await self.authenticator.start()
@@ -46,6 +52,8 @@ class Runtime:
             await self.keys.close()
         for client in self.clients.values():
             await client.close()
+        if self.audit is not None:  # last: records of requests that just finished are flushed
+            await self.audit.close()
 
 
 def _key_store(config: GatewayConfig) -> KeyStore | None:
@@ -70,6 +78,11 @@ def build_runtime(config: GatewayConfig) -> Runtime:
             "anonymous access is enabled: callers without credentials get roles %s", config.auth.anonymous_roles
         )
     keys = _key_store(config)
+    audit = AuditLog(config.audit)
+
+    def policy_event(kind: str, **fields: Any) -> asyncio.Future[None]:
+        return asyncio.wrap_future(audit.event(kind, **fields))
+
     adapters = {name: get_adapter(provider.type) for name, provider in config.providers.items()}
     clients = {name: create_client(provider) for name, provider in config.providers.items()}
     runtime = Runtime(
@@ -80,7 +93,8 @@ def build_runtime(config: GatewayConfig) -> Runtime:
         created=int(time.time()),
         keys=keys,
         authenticator=Authenticator(config.auth, keys, fetch_bytes),
-        policy=PolicyHolder.load(config.policy),
+        policy=PolicyHolder.load(config.policy, on_event=policy_event),
+        audit=audit,
     )
     runtime.chains = build_chains(runtime)
     return runtime

@@ -76,6 +76,8 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], str]]:
             if "policy" not in document:
                 policy_dir = write_policy(tmp_path / "policies", "p, tester, *, *, *, allow\n")
                 document["policy"] = {"dir": str(policy_dir), "tests": None}
+            # Every gateway writes an audit trail; tests keep theirs in the test's own directory.
+            document.setdefault("audit", {"dir": str(tmp_path / "audit")})
             config: GatewayConfig = parse_config(document, env={})
             return stack.enter_context(serve(create_app(config)))
 

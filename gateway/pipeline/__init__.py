@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import GatewayError
 from gateway.exchange import Exchange, Handler, Reply
-from gateway.pipeline import authenticate, authorize, catalog, dispatch, key_admin, parse, route
+from gateway.pipeline import audit, audit_review, authenticate, authorize, catalog, dispatch, key_admin, parse, route
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -25,11 +25,13 @@ class Stage(Protocol):
 
 
 #: Calls that reach a model: every governance stage, then one upstream attempt per deployment.
-MODEL_CALL: tuple[ModuleType, ...] = (authenticate, parse, authorize, route, dispatch)
+MODEL_CALL: tuple[ModuleType, ...] = (audit, authenticate, parse, authorize, route, dispatch)
 #: Questions about the catalogue of models, answered by the gateway itself.
-CATALOG: tuple[ModuleType, ...] = (authenticate, parse, authorize, catalog)
+CATALOG: tuple[ModuleType, ...] = (audit, authenticate, parse, authorize, catalog)
 #: Administration of gateway API keys.
-KEY_ADMIN: tuple[ModuleType, ...] = (authenticate, authorize, key_admin)
+KEY_ADMIN: tuple[ModuleType, ...] = (audit, authenticate, authorize, key_admin)
+#: The auditors' read-only API over the trail.
+AUDIT_REVIEW: tuple[ModuleType, ...] = (audit, authenticate, authorize, audit_review)
 
 CHAINS: dict[str, tuple[ModuleType, ...]] = {
     "chat.completions": MODEL_CALL,
@@ -39,6 +41,9 @@ CHAINS: dict[str, tuple[ModuleType, ...]] = {
     "keys.create": KEY_ADMIN,
     "keys.list": KEY_ADMIN,
     "keys.revoke": KEY_ADMIN,
+    "audit.search": AUDIT_REVIEW,
+    "audit.record": AUDIT_REVIEW,
+    "audit.verify": AUDIT_REVIEW,
 }
 
 

@@ -7,14 +7,16 @@ records without secrets; ``DELETE /admin/keys/{key_id}`` revokes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import InvalidRequest
 from adapters.schema import load_json_object
+from gateway.audit.log import AuditLog
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.exchange import Exchange, Handler, Reply
-from gateway.identity.keys import new_key
+from gateway.identity.keys import KeyRecord, new_key
 from gateway.identity.keystore import KeyStore
 
 if TYPE_CHECKING:
@@ -56,8 +58,16 @@ def _creation(raw: bytes) -> tuple[str, str, tuple[str, ...], str, float | None]
 
 
 class KeyAdmin:
-    def __init__(self, keys: KeyStore | None) -> None:
+    def __init__(self, keys: KeyStore | None, audit: AuditLog | None) -> None:
         self._keys = keys
+        self._audit = audit
+
+    async def _event(self, kind: str, record: KeyRecord, exchange: Exchange) -> None:
+        # The request itself is audited too; the event makes key history searchable on its own.
+        if self._audit is not None:
+            by = exchange.principal.subject if exchange.principal else None
+            fields = {"key_id": record.key_id, "subject": record.subject, "team": record.team, "by": by}
+            await asyncio.wrap_future(self._audit.event(kind, **fields, roles=list(record.roles)))
 
     async def __call__(self, exchange: Exchange, call_next: Handler) -> Reply:
         keys = self._keys
@@ -67,14 +77,16 @@ class KeyAdmin:
             subject, team, roles, description, expires_at = _creation(exchange.body)
             key, record = new_key(subject, team, roles, description=description, expires_at=expires_at)
             await keys.put(record)
+            await self._event("key.created", record, exchange)
             return Reply(body={**record.public(), "key": key}, status=201)
         if exchange.operation == "keys.list":
             return Reply(body={"object": "list", "data": [r.public() for r in await keys.list()]})
         revoked = await keys.revoke(exchange.resource_id or "")
         if revoked is None:
             raise NotFoundError(f"No key with id '{exchange.resource_id}'.", code="key_not_found")
+        await self._event("key.revoked", revoked, exchange)
         return Reply(body=revoked.public())
 
 
 def create(runtime: Runtime) -> KeyAdmin:
-    return KeyAdmin(runtime.keys)
+    return KeyAdmin(runtime.keys, runtime.audit)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -107,5 +108,5 @@ class PolicyHolder:
         if self.on_event is None:
             return
         result = self.on_event(kind, **fields)
-        if asyncio.iscoroutine(result):
+        if inspect.isawaitable(result):
             await result
