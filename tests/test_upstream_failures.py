@@ -174,39 +174,43 @@ def test_garbage_from_provider_is_502(client: openai.OpenAI, fake_openai: tuple[
     assert "<html>" not in info.value.response.text
 
 
-def test_failover_to_the_next_deployment(
+@pytest.fixture
+def two_deployments(
     fake_openai: tuple[FakeOpenAI, str],
     start_gateway: Callable[[dict[str, Any]], str],
     sdk: Callable[..., openai.OpenAI],
+) -> Callable[[str], openai.OpenAI]:
+    """A gateway whose gpt-4o-mini has two deployments: the fake's ``primary``, then ``second``."""
+
+    def start(second_provider: str = "openai") -> openai.OpenAI:
+        document = base_document(fake_openai[1])
+        second = "echo-1" if second_provider == "echo" else "secondary"
+        document["models"]["gpt-4o-mini"]["deployments"] = [
+            {"provider": "openai", "model": "primary"},
+            {"provider": second_provider, "model": second},
+        ]
+        return sdk(start_gateway(document))
+
+    return start
+
+
+def test_failover_to_the_next_deployment(
+    fake_openai: tuple[FakeOpenAI, str], two_deployments: Callable[[str], openai.OpenAI]
 ) -> None:
-    fake, url = fake_openai
-    document = base_document(url)
-    document["models"]["gpt-4o-mini"]["deployments"] = [
-        {"provider": "openai", "model": "primary"},
-        {"provider": "openai", "model": "secondary"},
-    ]
-    gateway = start_gateway(document)
+    fake, _ = fake_openai
+    client = two_deployments("openai")
     fake.push(Scripted(status=503, body={"error": {"message": "busy", "type": "server_error"}}))
-    client = sdk(gateway)
     completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert completion.choices[0].message.content == "Hello from the fake."
     assert [r.body["model"] for r in fake.requests] == ["primary", "secondary"]
 
 
 def test_client_errors_do_not_fail_over(
-    fake_openai: tuple[FakeOpenAI, str],
-    start_gateway: Callable[[dict[str, Any]], str],
-    sdk: Callable[..., openai.OpenAI],
+    fake_openai: tuple[FakeOpenAI, str], two_deployments: Callable[[str], openai.OpenAI]
 ) -> None:
-    fake, url = fake_openai
-    document = base_document(url)
-    document["models"]["gpt-4o-mini"]["deployments"] = [
-        {"provider": "openai", "model": "primary"},
-        {"provider": "openai", "model": "secondary"},
-    ]
-    gateway = start_gateway(document)
+    fake, _ = fake_openai
+    client = two_deployments("openai")
     fake.push(Scripted(status=400, body={"error": {"message": "bad", "type": "invalid_request_error"}}))
-    client = sdk(gateway)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert len(fake.requests) == 1
@@ -292,19 +296,11 @@ def test_error_event_inside_an_openai_stream(client: openai.OpenAI, fake_openai:
 
 
 def test_failover_before_the_first_byte_of_a_stream(
-    fake_openai: tuple[FakeOpenAI, str],
-    start_gateway: Callable[[dict[str, Any]], str],
-    sdk: Callable[..., openai.OpenAI],
+    fake_openai: tuple[FakeOpenAI, str], two_deployments: Callable[[str], openai.OpenAI]
 ) -> None:
-    fake, url = fake_openai
-    document = base_document(url)
-    document["models"]["gpt-4o-mini"]["deployments"] = [
-        {"provider": "openai", "model": "primary"},
-        {"provider": "echo", "model": "echo-1"},
-    ]
-    gateway = start_gateway(document)
+    fake, _ = fake_openai
+    client = two_deployments("echo")
     fake.push(Scripted(status=429, body={"error": {"message": "slow down", "type": "requests"}}))
-    client = sdk(gateway)
     chunks = list(
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "fall back"}], stream=True
