@@ -16,7 +16,8 @@ import orjson
 
 from adapters.base import HttpRequest, ProviderError, Target
 from adapters.errors import StreamError, UpstreamFormatError
-from adapters.sse import SSEDecoder
+from adapters.sse import Event
+from adapters.stream import EventStreamDecoder
 from adapters.types import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse
 
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json", "accept": "application/json"}
@@ -84,27 +85,20 @@ def error_from_openai_body(status: int, headers: Mapping[str, str], body: bytes)
     )
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(EventStreamDecoder):
     """Decode an OpenAI ``chat.completion.chunk`` SSE stream."""
 
-    __slots__ = ("_done", "_sse")
+    __slots__ = ("_done",)
+    end_marker = "[DONE]"
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._done = False
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        return self._chunks(self._sse.feed(data))
+    def _complete(self) -> bool:
+        return self._done
 
-    def close(self) -> list[ChatCompletionChunk]:
-        chunks = self._chunks(self._sse.close())
-        if not self._done:
-            raise StreamError(
-                ProviderError(status=502, type="upstream_error", message="the upstream stream ended before [DONE]")
-            )
-        return chunks
-
-    def _chunks(self, events: list[Any]) -> list[ChatCompletionChunk]:
+    def _chunks(self, events: list[Event]) -> list[ChatCompletionChunk]:
         chunks: list[ChatCompletionChunk] = []
         for event in events:
             if self._done:

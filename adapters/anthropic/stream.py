@@ -36,9 +36,9 @@ import orjson
 
 from adapters.anthropic.errors import provider_error
 from adapters.anthropic.response import completion_id, finish_reason, openai_usage, refusal_explanation
-from adapters.base import ProviderError
 from adapters.errors import StreamError, UpstreamFormatError
-from adapters.sse import Event, SSEDecoder
+from adapters.sse import Event
+from adapters.stream import EventStreamDecoder
 from adapters.types import ChatCompletionChunk, Delta, ToolCallDelta
 
 _USAGE_KEYS = (
@@ -50,7 +50,7 @@ _USAGE_KEYS = (
 )
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(EventStreamDecoder):
     """Decode one Anthropic stream; a new decoder per response."""
 
     __slots__ = (
@@ -60,14 +60,15 @@ class AnthropicStreamDecoder:
         "_id",
         "_model",
         "_refusal",
-        "_sse",
         "_stop_reason",
         "_tools",
         "_usage",
     )
 
+    end_marker = "message_stop"
+
     def __init__(self, model: str, created: int) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._model = model
         self._created = created
         self._id: str | None = None
@@ -79,15 +80,8 @@ class AnthropicStreamDecoder:
         self._refusal: str | None = None
         self._done = False
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        return self._chunks(self._sse.feed(data))
-
-    def close(self) -> list[ChatCompletionChunk]:
-        chunks = self._chunks(self._sse.close())
-        if not self._done:
-            message = "the upstream stream ended before message_stop"
-            raise StreamError(ProviderError(status=502, type="upstream_error", message=message))
-        return chunks
+    def _complete(self) -> bool:
+        return self._done
 
     def _chunks(self, events: list[Event]) -> list[ChatCompletionChunk]:
         chunks: list[ChatCompletionChunk] = []

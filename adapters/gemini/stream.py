@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import orjson
 
-from adapters.base import ProviderError
 from adapters.errors import StreamError, UpstreamFormatError
 from adapters.gemini.common import signature_extra
 from adapters.gemini.errors import error_from_body
@@ -29,17 +28,20 @@ from adapters.gemini.response import (
     tool_call,
     usage,
 )
-from adapters.sse import Event, SSEDecoder
+from adapters.sse import Event
+from adapters.stream import EventStreamDecoder
 from adapters.types import ChatCompletionChunk, ChunkChoice, Delta, ToolCallDelta, Usage
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(EventStreamDecoder):
     """Decode one Gemini SSE stream; ``n`` is how many candidates were asked for."""
 
-    __slots__ = ("_created", "_finished", "_id", "_model", "_n", "_response_id", "_sse", "_started", "_tools", "_usage")
+    __slots__ = ("_created", "_finished", "_id", "_model", "_n", "_response_id", "_started", "_tools", "_usage")
+
+    end_marker = "every candidate finished"
 
     def __init__(self, model: str, n: int, created: int) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._model = model
         self._n = n
         self._created = created
@@ -50,18 +52,11 @@ class GeminiStreamDecoder:
         self._tools: dict[int, int] = {}
         self._usage: Usage | None = None
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        return self._chunks(self._sse.feed(data))
+    def _complete(self) -> bool:
+        return bool(self._finished) and not self._started - self._finished
 
-    def close(self) -> list[ChatCompletionChunk]:
-        chunks = self._chunks(self._sse.close())
-        if not self._finished or self._started - self._finished:
-            raise StreamError(
-                ProviderError(status=502, type="upstream_error", message="the Gemini stream ended before it finished")
-            )
-        if self._usage is not None:
-            chunks.append(self._chunk([], usage=self._usage))
-        return chunks
+    def _final_chunks(self) -> list[ChatCompletionChunk]:
+        return [] if self._usage is None else [self._chunk([], usage=self._usage)]
 
     def _chunks(self, events: list[Event]) -> list[ChatCompletionChunk]:
         out: list[ChatCompletionChunk] = []
