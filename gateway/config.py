@@ -24,6 +24,7 @@ from gateway.audit.config import AuditConfig, parse_audit_config
 from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
 from gateway.identity.config import AuthConfig, parse_auth_config
 from gateway.policy.config import PolicyConfig, parse_policy_config
+from gateway.pricing import Pricing, parse_pricing
 
 __all__ = ["ConfigError", "Deployment", "GatewayConfig", "ModelConfig", "ProviderConfig", "ServerConfig", "Timeouts"]
 
@@ -56,6 +57,7 @@ class ProviderConfig:
 class Deployment:
     provider: str
     model: str
+    pricing: Pricing | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +225,19 @@ def _model(name: str, data: Any, providers: Mapping[str, ProviderConfig], inacti
     for i, item in enumerate(raw):
         where = f"{path}.deployments[{i}]"
         item = mapping(item, where)
-        unknown_keys(item, {"provider", "model"}, where)
+        unknown_keys(item, {"provider", "model", "pricing"}, where)
         provider = string(item, "provider", where)
         if provider in inactive:
             continue
         if provider not in providers:
             raise ConfigError(f"{where}.provider: no provider named {provider!r} is configured")
-        deployments.append(Deployment(provider=provider, model=string(item, "model", where, name)))
+        deployments.append(
+            Deployment(
+                provider=provider,
+                model=string(item, "model", where, name),
+                pricing=parse_pricing(item.get("pricing"), f"{where}.pricing"),
+            )
+        )
     if not deployments:
         return None
     description = data.get("description", "")

@@ -68,6 +68,8 @@ class Exchange:
     # dispatch
     attempts: list[Attempt] = field(default_factory=list)
     usage: Usage | None = None
+    #: USD, from ``usage`` and the serving deployment's prices; None when it has none.
+    cost: float | None = None
     first_token_at: float | None = None
     upstream_latency: float | None = None
 

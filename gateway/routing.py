@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from adapters.base import Adapter, Target
 from gateway.config import GatewayConfig, ProviderConfig
+from gateway.pricing import Pricing
 from gateway.upstream import UpstreamClient
 
 
@@ -23,6 +24,7 @@ class ResolvedDeployment:
     target: Target
     #: Static upstream headers: the provider's configured headers plus its credential.
     headers: Mapping[str, str] = field(repr=False)
+    pricing: Pricing | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -56,6 +58,7 @@ def build_routes(
                     client=clients[provider.name],
                     target=Target(base_url=provider.base_url, model=deployment.model, options=provider.options),
                     headers=headers,
+                    pricing=deployment.pricing,
                 )
             )
         routes[model.name] = ModelRoute(model.name, tuple(resolved), model.description)

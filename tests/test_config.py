@@ -133,3 +133,15 @@ def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "providers.x.type: unknown provider type 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_deployment_pricing_is_parsed_and_applied() -> None:
+    document = _doc()
+    document["models"]["m"]["deployments"][0]["pricing"] = {"input": 2.5, "cached_input": 1.25, "output": 10}
+    pricing = parse_config(document, env={"OPENAI_API_KEY": "k"}).models["m"].deployments[0].pricing
+    assert pricing is not None
+    usage: Any = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 400}}
+    assert pricing.cost(usage) == pytest.approx((600 * 2.5 + 400 * 1.25 + 100 * 10) / 1_000_000)
+    document["models"]["m"]["deployments"][0]["pricing"] = {"input": -1, "output": 1}
+    with pytest.raises(ConfigError, match=r"models\.m\.deployments\[0\]\.pricing\.input"):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})

@@ -143,7 +143,7 @@ def request_record(
             "total_tokens": usage.get("total_tokens"),
         },
         # Stays null until pricing lands; readers must treat null as "not priced", not as zero.
-        "cost": None,
+        "cost": exchange.cost,
         "latency_ms": {
             "total": _ms(total),
             "upstream": _ms(upstream),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from adapters.base import HttpRequest
 from adapters.errors import AdapterError
-from adapters.types import ChatCompletionChunk
+from adapters.types import ChatCompletionChunk, Usage
 from gateway.errors import (
     GatewayError,
     RateLimitError,
@@ -43,6 +43,12 @@ def _with_headers(request: HttpRequest, deployment: ResolvedDeployment, exchange
             headers[name] = value
     headers.update(deployment.headers)
     return HttpRequest(request.method, request.url, headers, request.body)
+
+
+def _account(exchange: Exchange, deployment: ResolvedDeployment, usage: Usage | None) -> None:
+    exchange.usage = usage
+    if usage is not None and deployment.pricing is not None:
+        exchange.cost = deployment.pricing.cost(usage)
 
 
 async def _raise_for_status(stream: UpstreamStream, deployment: ResolvedDeployment) -> None:
@@ -93,13 +99,13 @@ class Dispatch:
         try:
             if exchange.chat is not None:
                 completion = adapter.parse_chat_response(response.body, exchange.chat, target)
-                exchange.usage = completion.get("usage")
+                _account(exchange, deployment, completion.get("usage"))
                 return Reply(body=completion)
             assert exchange.embeddings is not None
             embeddings = adapter.parse_embeddings_response(response.body, exchange.embeddings, target)
         except AdapterError as exc:
             raise from_adapter_error(exc, deployment.provider.name) from None
-        exchange.usage = embeddings.get("usage")
+        _account(exchange, deployment, embeddings.get("usage"))
         return Reply(body=embeddings)
 
     async def _stream(
@@ -123,11 +129,11 @@ class Dispatch:
                         if exchange.first_token_at is None:
                             exchange.first_token_at = time.perf_counter()
                         if chunk.get("usage"):
-                            exchange.usage = chunk["usage"]
+                            _account(exchange, deployment, chunk["usage"])
                         yield chunk
                 for chunk in decoder.close():
                     if chunk.get("usage"):
-                        exchange.usage = chunk["usage"]
+                        _account(exchange, deployment, chunk["usage"])
                     yield chunk
             except AdapterError as exc:
                 error = from_adapter_error(exc, provider)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.audit.conftest import trail_lines
 from tests.conftest import CLIENT_KEY, base_document, write_policy
@@ -64,3 +65,28 @@ def test_policy_reloads_and_rejections_are_events(
     (reloaded,) = _events(trail, "policy.reloaded")
     assert reloaded["version"] != reloaded["previous"]
     assert reloaded["previous"] == rejected["version"]
+
+
+def test_each_call_records_its_cost_from_the_deployment_pricing(
+    start_gateway: Callable[[dict[str, Any]], str], tmp_path: Path
+) -> None:
+    trail = tmp_path / "trail"
+    document = base_document()
+    document["audit"] = {"dir": str(trail)}
+    document["models"]["echo"]["deployments"][0]["pricing"] = {"input": 2.0, "output": 10.0}
+    document["models"]["free-echo"] = {"deployments": [{"provider": "echo", "model": "echo-1"}]}
+    url = start_gateway(document)
+    for model in ("echo", "free-echo"):
+        body = {"model": model, "messages": [{"role": "user", "content": "sixteen characters"}]}
+        assert httpx.post(f"{url}/v1/chat/completions", json=body, headers=ADMIN).status_code == 200
+    stream = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": "sixteen characters"}]}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=stream, headers=ADMIN) as response:
+        response.read()
+    records = [line for line in trail_lines(trail) if line["type"] == "request"]
+    priced, free, streamed = records[-3:]
+    usage = priced["usage"]
+    expected = (usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 10.0) / 1_000_000
+    assert priced["cost"] == pytest.approx(expected)
+    assert priced["cost"] > 0
+    assert free["cost"] is None, "no pricing means not priced, never zero"
+    assert streamed["cost"] == pytest.approx(expected)
