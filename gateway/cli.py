@@ -42,6 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": int(server.graceful_shutdown),
         "server_header": False,
         "log_config": None,
+        "proxy_headers": bool(server.trusted_proxies),
+        "forwarded_allow_ips": list(server.trusted_proxies) or None,
     }
     if workers > 1:
         # Each worker process builds its own app (and its own pools) from the file.

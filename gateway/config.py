@@ -8,6 +8,7 @@ Every problem raises :class:`ConfigError` naming the key path and what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -76,6 +77,9 @@ class ServerConfig:
     body_timeout: float = 30.0
     graceful_shutdown: float = 30.0
     access_log: bool = True
+    #: Proxies (IPs or CIDRs) whose X-Forwarded-For/-Proto are believed; none by default,
+    #: so a client cannot claim another address in the audit trail.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,19 @@ def _server(data: dict[str, Any]) -> ServerConfig:
         body_timeout=number(data, "body_timeout", path, defaults.body_timeout),
         graceful_shutdown=number(data, "graceful_shutdown", path, defaults.graceful_shutdown),
         access_log=boolean(data, "access_log", path, defaults.access_log),
+        trusted_proxies=_trusted_proxies(data.get("trusted_proxies", []), f"{path}.trusted_proxies"),
     )
+
+
+def _trusted_proxies(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: expected a list of IP addresses or networks")
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: {item!r} is not an IP address or network") from None
+    return tuple(value)
 
 
 _PROVIDER_KEYS = {

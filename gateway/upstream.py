@@ -130,6 +130,8 @@ class AiohttpClient:
             skip_auto_headers=("User-Agent",),
             raise_for_status=False,
             trust_env=False,
+            # A proxy must not keep provider cookies, and skipping the jar saves work per request.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def _request(self, request: HttpRequest) -> aiohttp.ClientResponse:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import logging
+import itertools
 import os
 import re
 import time
 
+from gateway.asgi.access_log import AccessLog
 from gateway.asgi.types import ASGIApp, Message, Receive, Scope, Send
 
-access_log = logging.getLogger("gateway.access")
-
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+# A random per-process prefix and a counter: unique across replicas and restarts without a
+# syscall per request (request ids are identifiers, not secrets).
+_PREFIX = "req_" + os.urandom(8).hex()
+_COUNTER = itertools.count(1)
 
 
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    return f"{_PREFIX}{next(_COUNTER):08x}"
 
 
 def request_id_of(scope: Scope) -> str:
@@ -23,9 +26,9 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: AccessLog | None) -> None:
         self.app = app
-        self.log_requests = log_requests
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,12 +57,6 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if self.log_requests:
-                access_log.info(
-                    "%s %s %s %.1fms %s",
-                    scope["method"],
-                    scope["path"],
-                    status or "-",
-                    (time.perf_counter() - started) * 1000,
-                    request_id,
-                )
+            if self.access_log is not None:
+                milliseconds = (time.perf_counter() - started) * 1000
+                self.access_log.write(scope["method"], scope["path"], status, milliseconds, request_id)
