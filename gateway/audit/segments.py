@@ -140,7 +140,8 @@ class SegmentWriter:
 
     def sync(self) -> None:
         if self.config.fsync:
-            os.fsync(self._fd)
+            # fdatasync: the data and the size that makes it readable; mtime need not be durable.
+            os.fdatasync(self._fd)
 
     def after_sync(self, *, rotate: bool = True) -> None:
         """Publish the checkpoint that is now durable; rotate if the segment is full or old."""
