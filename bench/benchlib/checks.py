@@ -1,0 +1,95 @@
+"""The targets the gateway is judged on, evaluated on one run's rows (ratios within the same run)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from benchlib.report import Check, Row, ServerInfo, find
+
+STARTUP_LIMIT_S = 2.0
+RSS_LIMIT_MB = 150.0
+
+
+def _per_core(row: Row | None) -> float | None:
+    """Requests per CPU-second of the server: the RPS one fully used core would give."""
+    if row is None or math.isnan(row.cpu_ms) or row.cpu_ms <= 0:
+        return None
+    return 1000.0 / row.cpu_ms
+
+
+def _check(
+    name: str, value: float | None, limit: str, fmt: Callable[[float], str], ok: Callable[[float], bool]
+) -> Check:
+    if value is None or math.isnan(value):
+        return Check(name, "-", limit, None)
+    return Check(name, fmt(value), limit, ok(value))
+
+
+def evaluate(
+    rows: list[Row], servers: list[ServerInfo], conns: list[int], rates: list[int], upstream_alone: str
+) -> list[Check]:
+    checks: list[Check] = []
+    low, high = min(conns), max(conns)
+
+    for mode in ("json", "stream"):
+        one, many = find(rows, "gateway", "closed", mode, low), find(rows, "gateway", "closed", mode, high)
+        ratio = many.rps / one.rps if one and many and one.rps else None
+        checks.append(_check(f"gateway RPS at {high} conn ÷ RPS at {low} conn ({mode})", ratio, "≥ 0.90",
+                             lambda v: f"{v:.2f}", lambda v: v >= 0.90))
+
+    gw, ref = find(rows, "gateway", "closed", "json", low), find(rows, "aiohttp-proxy", "closed", "json", low)
+    ratio = gw.cpu_ms / ref.cpu_ms if gw and ref and ref.cpu_ms > 0 else None
+    value = f" ({gw.cpu_ms:.3f} vs {ref.cpu_ms:.3f} ms)" if gw and ref else ""
+    checks.append(_check(f"gateway CPU/request ÷ aiohttp pass-through's at {low} conn (json)", ratio, "≤ 1.3x",
+                         lambda v: f"{v:.2f}x{value}", lambda v: v <= 1.3))
+
+    if 50 in rates:
+        row = find(rows, "gateway", "open", "stream", 50)
+        checks.append(_check("streaming TTFT overhead p50 at 50 RPS", row.added_ttft_p50 if row else None, "≤ 1 ms",
+                             lambda v: f"{v:.2f} ms", lambda v: v <= 1.0))
+
+    gw_core = _per_core(find(rows, "gateway", "closed", "json", high))
+    lite_core = _per_core(find(rows, "litellm", "closed", "json", high))
+    ratio = gw_core / lite_core if gw_core and lite_core else None
+    value = f" ({gw_core:,.0f} vs {lite_core:,.0f} req/CPU-s)" if gw_core and lite_core else ""
+    checks.append(_check(f"gateway RPS per core ÷ LiteLLM's ({high} conn, json)", ratio, "≥ 15x",
+                         lambda v: f"{v:.1f}x{value}", lambda v: v >= 15))
+
+    if 20 in rates:
+        gw_row, lite_row = find(rows, "gateway", "open", "json", 20), find(rows, "litellm", "open", "json", 20)
+        if gw_row and lite_row and gw_row.added_p50 is not None and lite_row.added_p50 is not None:
+            limit_ms = lite_row.added_p50 / 10
+            checks.append(Check("gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)",
+                                f"{gw_row.added_p50:.2f} ms (LiteLLM {lite_row.added_p50:.2f} ms)",
+                                f"≤ {limit_ms:.2f} ms", gw_row.added_p50 <= limit_ms))
+        else:
+            checks.append(Check("gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)", "-", "≤ LiteLLM ÷ 10", None))
+
+    if 200 in rates:
+        for mode in ("json", "stream"):
+            row = find(rows, "gateway", "open", mode, 200)
+            checks.append(_check(f"gateway added p99 at 200 RPS ({mode})", row.added_p99 if row else None, "≤ 3 ms",
+                                 lambda v: f"{v:.2f} ms", lambda v: v <= 3.0))
+
+    gateway = next((s for s in servers if s.target == "gateway"), None)
+    checks.append(_check("gateway start-up to ready", gateway.ready_s if gateway else None, f"≤ {STARTUP_LIMIT_S:g} s",
+                         lambda v: f"{v:.2f} s", lambda v: v <= STARTUP_LIMIT_S))
+    checks.append(_check("gateway RSS after warm-up", gateway.rss_after_warmup_mb if gateway else None,
+                         f"≤ {RSS_LIMIT_MB:g} MB", lambda v: f"{v:.0f} MB", lambda v: v <= RSS_LIMIT_MB))
+    checks.append(_check("gateway peak RSS (whole run)", gateway.peak_rss_mb if gateway else None,
+                         f"≤ {RSS_LIMIT_MB:g} MB", lambda v: f"{v:.0f} MB", lambda v: v <= RSS_LIMIT_MB))
+
+    for mode in ("json", "stream"):
+        gateway_best = _best(rows, "gateway", mode)
+        for target, where in (("direct", "sharing the load core"), (upstream_alone, "alone on the server core")):
+            best = _best(rows, target, mode)
+            ratio = best / gateway_best if best and gateway_best else None
+            checks.append(_check(f"fake upstream RPS ({where}) ÷ gateway RPS, best closed-loop ({mode})", ratio,
+                                 "≥ 10x", lambda v: f"{v:.1f}x", lambda v: v >= 10))
+    return checks
+
+
+def _best(rows: list[Row], target: str, mode: str) -> float | None:
+    return max((r.rps for r in rows if r.target == target and r.phase == "closed" and r.mode == mode
+                and not math.isnan(r.rps)), default=None)

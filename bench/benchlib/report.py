@@ -1,0 +1,195 @@
+"""Rows, the side-by-side table, the targets check, and the files in ``bench/results``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Row:
+    target: str
+    phase: str  # "closed" (wrk, N connections) or "open" (constant rate)
+    mode: str  # "json" or "stream"
+    load: int  # connections (closed) or offered requests per second (open)
+    rps: float = math.nan
+    p50: float = math.nan
+    p99: float = math.nan
+    ttft_p50: float | None = None
+    ttft_p99: float | None = None
+    errors: int = 0
+    requests: int = 0
+    cpu_ms: float = math.nan
+    peak_rss_mb: float = math.nan
+    added_p50: float | None = None
+    added_p99: float | None = None
+    added_ttft_p50: float | None = None
+    #: Busy share of the load core and of the server core during the measurement (%).
+    load_core_busy: float = math.nan
+    server_core_busy: float = math.nan
+    #: CPU used by processes outside the benchmark during the cell, in % of one core.
+    foreign_pct: float = math.nan
+    note: str = ""
+
+    @property
+    def load_label(self) -> str:
+        return f"{self.load} conn" if self.phase == "closed" else f"{self.load} rps"
+
+
+@dataclass
+class ServerInfo:
+    target: str
+    description: str
+    ready_s: float | None = None
+    rss_after_warmup_mb: float | None = None
+    peak_rss_mb: float | None = None
+    idle_cpu_pct: float | None = None
+    version: str = ""
+    error: str = ""
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    limit: str
+    holds: bool | None  # None: could not be evaluated in this run
+
+
+@dataclass
+class Report:
+    started: str
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    servers: list[ServerInfo] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
+
+
+def add_deltas(rows: list[Row]) -> None:
+    """Fill the ``added_*`` columns: each row against the direct row of the same phase, mode and load."""
+    direct = {(r.phase, r.mode, r.load): r for r in rows if r.target == "direct"}
+    for row in rows:
+        base = direct.get((row.phase, row.mode, row.load))
+        if row.target.startswith("direct") or base is None or math.isnan(row.p50) or math.isnan(base.p50):
+            continue
+        row.added_p50 = row.p50 - base.p50
+        row.added_p99 = row.p99 - base.p99
+        if row.ttft_p50 is not None and base.ttft_p50 is not None:
+            row.added_ttft_p50 = row.ttft_p50 - base.ttft_p50
+
+
+def find(rows: Iterable[Row], target: str, phase: str, mode: str, load: int) -> Row | None:
+    for row in rows:
+        if (row.target, row.phase, row.mode, row.load) == (target, phase, mode, load) and not math.isnan(row.rps):
+            return row
+    return None
+
+
+def _f(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _rps(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| scenario | mode | load | RPS | p50 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
+            "| errors | CPU ms/req | peak RSS MB | busy % load/server core | other procs % |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.note:
+            lines.append(f"| {r.target} | {r.mode} | {r.load_label} | {r.note} | | | | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {r.target} | {r.mode} | {r.load_label} | {_rps(r.rps)} | {_f(r.p50)} | {_f(r.p99)} "
+            f"| {_f(r.added_p50, signed=True)} | {_f(r.added_p99, signed=True)} | {_f(r.ttft_p50)} "
+            f"| {_f(r.added_ttft_p50, signed=True)} | {r.errors} | {_f(r.cpu_ms, 3)} | {_f(r.peak_rss_mb, 0)} "
+            f"| {_f(r.load_core_busy, 0)} / {_f(r.server_core_busy, 0)} | {_f(r.foreign_pct, 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def servers_table(servers: list[ServerInfo]) -> str:
+    lines = ["| scenario | what | version | start-up to ready s | RSS after warm-up MB | peak RSS MB "
+             "| idle CPU % |", "|---|---|---|---:|---:|---:|---:|"]
+    for s in servers:
+        what = s.description + (f" — **failed: {s.error}**" if s.error else "")
+        lines.append(f"| {s.target} | {what} | {s.version} | {_f(s.ready_s)} | {_f(s.rss_after_warmup_mb, 0)} "
+                     f"| {_f(s.peak_rss_mb, 0)} | {_f(s.idle_cpu_pct, 1)} |")
+    return "\n".join(lines)
+
+
+def checks_table(checks: list[Check]) -> str:
+    lines = ["| target | measured | required | holds |", "|---|---:|---:|:---:|"]
+    for c in checks:
+        verdict = "n/a" if c.holds is None else ("yes" if c.holds else "**no**")
+        lines.append(f"| {c.name} | {c.value} | {c.limit} | {verdict} |")
+    return "\n".join(lines)
+
+
+def markdown(report: Report) -> str:
+    m, s = report.machine, report.settings
+    parts = [
+        f"# Benchmark {report.started}",
+        "",
+        f"Machine: {m['cpu']} x {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, kernel {m['kernel']}, "
+        f"Python {m['python']}; gateway commit `{m['commit']}`.",
+        f"Pinning: {s['pinning']}",
+        f"Fake upstreams: `fast` answers at once (closed loop, model `bench`); `llm` waits {s['latency_ms']} ms "
+        f"before the first byte and {s['chunk_interval_ms']} ms between stream events (open loop, model "
+        f"`bench-llm`). Streams: {s['stream_events']} SSE events with include_usage.",
+        f"Closed loop: wrk, 1 thread, {s['seconds']} s per cell after a {s['warmup_s']} s warm-up at the same "
+        f"concurrency. Open loop: constant rate for {s['seconds']} s after {s['warmup_s']} s at the same rate, "
+        "latency from each request's scheduled send time.",
+        "Added latency = this scenario's percentile minus the direct scenario's at the same load. "
+        "CPU ms/req = server CPU (utime+stime, /proc, whole process tree) ÷ requests answered. "
+        "Busy % = share of each core busy during the cell (/proc/stat); other procs % = CPU used by processes "
+        "outside the benchmark (the machine is shared), in % of one core; a cell above "
+        f"{s['max_foreign']:g}% is repeated up to {s['retries']} times and the least disturbed attempt kept.",
+        "",
+        "## Results",
+        "",
+        table(report.rows),
+        "",
+        "## Servers",
+        "",
+        servers_table(report.servers),
+        "",
+        "## Targets (same run)",
+        "",
+        checks_table(report.checks),
+        "",
+    ]
+    if report.profiles:
+        parts += ["## Profiles (py-spy, separate load after the measurements)", "", *report.profiles]
+    return "\n".join(parts)
+
+
+def write(report: Report, directory: Path, stamp: str) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    md_path = directory / f"{stamp}.md"
+    json_path = directory / f"{stamp}.json"
+    md_path.write_text(markdown(report))
+    data = _without_nan(asdict(report))
+    json_path.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
+    return md_path, json_path
+
+
+def _without_nan(value: Any) -> Any:
+    """JSON has no NaN: unknown numbers become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
