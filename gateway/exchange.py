@@ -76,10 +76,14 @@ class Exchange:
 
 @dataclass(slots=True)
 class Reply:
-    """A canonical answer: a JSON body, or a stream of canonical chunks."""
+    """A canonical answer: a JSON body, or a stream of canonical chunks.
+
+    A stream yields the chunks in batches, one per upstream read, so that the
+    edge writes each batch with one socket write instead of one per event.
+    """
 
     body: Any = None
-    stream: AsyncIterator[ChatCompletionChunk] | None = None
+    stream: AsyncIterator[list[ChatCompletionChunk]] | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
 

@@ -46,18 +46,18 @@ def _for_client(chunk: ChatCompletionChunk, include_usage: bool) -> ChatCompleti
     return trimmed  # type: ignore[no-any-return]
 
 
-async def _pump(send: Send, chunks: AsyncIterator[ChatCompletionChunk], include_usage: bool) -> None:
+async def _pump(send: Send, batches: AsyncIterator[list[ChatCompletionChunk]], include_usage: bool) -> None:
+    ending = DONE
     try:
-        async for chunk in chunks:
-            shown = _for_client(chunk, include_usage)
-            if shown is not None:
-                await send({"type": "http.response.body", "body": encode_data(orjson.dumps(shown)), "more_body": True})
-        await send({"type": "http.response.body", "body": DONE, "more_body": True})
+        async for batch in batches:
+            events = [encode_data(orjson.dumps(shown)) for c in batch if (shown := _for_client(c, include_usage))]
+            if events:
+                await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
     except GatewayError as exc:
         # Headers are gone already: the error travels as an SSE event, which the
         # OpenAI SDKs raise as an APIError instead of hanging or ending silently.
-        await send({"type": "http.response.body", "body": encode_data(exc.body()), "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        ending = encode_data(exc.body())
+    await send({"type": "http.response.body", "body": ending, "more_body": False})
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -49,9 +49,9 @@ class AuditedStream:
     def __aiter__(self) -> AuditedStream:
         return self
 
-    async def __anext__(self) -> ChatCompletionChunk:
+    async def __anext__(self) -> list[ChatCompletionChunk]:
         try:
-            chunk = await self._inner.__anext__()
+            batch = await self._inner.__anext__()
         except StopAsyncIteration:
             await self._finish("ok", None)
             raise
@@ -65,11 +65,12 @@ class AuditedStream:
             self._record("error", ("api_error", None))  # a bug below: the record says so, then it propagates
             raise
         if self._content is not None:
-            for choice in chunk["choices"]:
-                text = choice["delta"].get("content")
-                if text:
-                    self._texts.setdefault(choice["index"], []).append(text)
-        return chunk
+            for chunk in batch:
+                for choice in chunk["choices"]:
+                    text = choice["delta"].get("content")
+                    if text:
+                        self._texts.setdefault(choice["index"], []).append(text)
+        return batch
 
     async def aclose(self) -> None:
         """The edge is done with the stream: close upstream, and record it as cancelled if it had not ended."""

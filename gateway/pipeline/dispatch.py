@@ -122,19 +122,24 @@ class Dispatch:
         decoder = deployment.adapter.chat_stream_decoder(exchange.chat, deployment.target)
         provider = deployment.provider.name
 
-        async def chunks() -> AsyncIterator[ChatCompletionChunk]:
+        def accounted(batch: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+            for chunk in batch:
+                if chunk.get("usage"):
+                    _account(exchange, deployment, chunk["usage"])
+            return batch
+
+        async def chunks() -> AsyncIterator[list[ChatCompletionChunk]]:
+            # One batch per upstream read: the edge writes it with one socket write.
             try:
                 async for data in stream.iter_bytes():
-                    for chunk in decoder.feed(data):
+                    batch = decoder.feed(data)
+                    if batch:
                         if exchange.first_token_at is None:
                             exchange.first_token_at = time.perf_counter()
-                        if chunk.get("usage"):
-                            _account(exchange, deployment, chunk["usage"])
-                        yield chunk
-                for chunk in decoder.close():
-                    if chunk.get("usage"):
-                        _account(exchange, deployment, chunk["usage"])
-                    yield chunk
+                        yield accounted(batch)
+                final = decoder.close()
+                if final:
+                    yield accounted(final)
             except AdapterError as exc:
                 error = from_adapter_error(exc, provider)
                 attempt.error = error.type

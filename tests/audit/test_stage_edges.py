@@ -23,8 +23,8 @@ def _exchange(request_id: str) -> Exchange:
     return Exchange(request_id, "chat.completions", b"", {}, "127.0.0.1", time.perf_counter(), model="echo")
 
 
-async def _chunks() -> AsyncIterator[ChatCompletionChunk]:
-    yield {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": []}
+async def _chunks() -> AsyncIterator[list[ChatCompletionChunk]]:
+    yield [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": []}]
     raise KeyError("a bug in a stage below audit")
 
 
