@@ -207,3 +207,29 @@ def test_a_stream_cut_mid_way_ends_with_an_error(client: openai.OpenAI, provider
     with pytest.raises(openai.APIError):
         received.extend(stream)
     assert received
+
+
+@pytest.mark.parametrize("model", ["claude", "gemini"])
+def test_reasoning_surfaces_and_round_trips(client: openai.OpenAI, providers: Providers, model: str) -> None:
+    messages: list[Any] = [{"role": "user", "content": "Think, then greet me."}]
+    first = client.chat.completions.create(model=model, messages=messages, reasoning_effort="low", max_tokens=4000)
+    message = first.choices[0].message.model_dump(exclude_none=True)
+    assert message["reasoning_content"], "the provider's thinking must not be lost in translation"
+    assert message["content"]
+    if model == "claude":
+        (block,) = message["thinking_blocks"]
+        assert block["signature"]
+    messages += [message, {"role": "user", "content": "And again?"}]
+    second = client.chat.completions.create(model=model, messages=messages, reasoning_effort="low", max_tokens=4000)
+    assert second.choices[0].message.content
+    if model == "claude":
+        sent = providers.fakes["claude"].requests[-1].body["messages"][1]["content"]
+        assert sent[0] == {"type": "thinking", "thinking": block["thinking"], "signature": block["signature"]}
+
+    streamed = list(
+        client.chat.completions.create(
+            model=model, messages=messages[:1], reasoning_effort="low", max_tokens=4000, stream=True
+        )
+    )
+    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in streamed if c.choices)
+    assert reasoning == message["reasoning_content"]
