@@ -54,3 +54,10 @@ def boolean(data: Mapping[str, Any], key: str, path: str, default: bool) -> bool
     if not isinstance(value, bool):
         raise ConfigError(f"{path}.{key}: expected true or false, got {value!r}")
     return value
+
+
+def choice(data: Mapping[str, Any], key: str, path: str, default: str, options: tuple[str, ...]) -> str:
+    value = data.get(key, default)
+    if value not in options:
+        raise ConfigError(f"{path}.{key}: expected one of {', '.join(options)}, got {value!r}")
+    return str(value)

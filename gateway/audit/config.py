@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
+from gateway.config_fields import ConfigError, boolean, choice, integer, mapping, number, string, unknown_keys
 
 SINK_NAMES = ("file", "stdout", "redis")
 RETENTION_ACTIONS = ("delete", "archive")
@@ -33,6 +33,10 @@ class AuditConfig:
     retention_days: int = 90
     retention_action: str = "delete"
     fsync: bool = True
+    #: When a request may be answered: once its record is fsynced (``fsync``, the default:
+    #: it survives a power cut), or once it is written to the operating system (``write``:
+    #: it survives a crash of the gateway, not of the machine; the fsync follows at once).
+    ack: str = "fsync"
     #: How long the writer waits for more records after the first one of a batch.
     group_commit_ms: float = 2.0
     checkpoint_every: int = 1000
@@ -86,9 +90,7 @@ def parse_audit_config(data: Any, path: str = "audit", *, shared_redis_url: str 
     retention_days = data.get("retention_days", defaults.retention_days)
     if isinstance(retention_days, bool) or not isinstance(retention_days, int) or retention_days < 0:
         raise ConfigError(f"{path}.retention_days: expected a whole number of days (0 keeps everything)")
-    action = _optional_string(data, "retention_action", path, defaults.retention_action)
-    if action not in RETENTION_ACTIONS:
-        raise ConfigError(f"{path}.retention_action: expected one of {', '.join(RETENTION_ACTIONS)}, got {action!r}")
+    action = choice(data, "retention_action", path, defaults.retention_action, RETENTION_ACTIONS)
     sinks = _sinks(data.get("sinks", list(defaults.sinks)), path)
     redis_url = _optional_string(data, "redis_url", path, defaults.redis_url) or shared_redis_url or ""
     if "redis" in sinks and not redis_url:
@@ -103,6 +105,7 @@ def parse_audit_config(data: Any, path: str = "audit", *, shared_redis_url: str 
         retention_days=retention_days,
         retention_action=action,
         fsync=boolean(data, "fsync", path, defaults.fsync),
+        ack=choice(data, "ack", path, defaults.ack, ("fsync", "write")),
         group_commit_ms=number(data, "group_commit_ms", path, defaults.group_commit_ms),
         checkpoint_every=integer(data, "checkpoint_every", path, defaults.checkpoint_every),
         checkpoint_seconds=number(data, "checkpoint_seconds", path, defaults.checkpoint_seconds),

@@ -84,6 +84,7 @@ class AuditLog:
         self._writer = Writer(
             self._segments,
             window=self.config.group_commit_ms / 1000,
+            ack_on_write=self.config.ack == "write",
             deliver=self._deliver_threadsafe,
             on_checkpoint=self._save_stats,
         )

@@ -56,11 +56,13 @@ class Writer:
         segments: SegmentWriter,
         *,
         window: float,
+        ack_on_write: bool = False,
         deliver: Callable[[list[bytes]], None],
         on_checkpoint: Callable[[], None],
     ) -> None:
         self.segments = segments
         self.window = window
+        self.ack_on_write = ack_on_write
         self.stats = WriterStats()
         self._deliver = deliver
         self._on_checkpoint = on_checkpoint
@@ -145,11 +147,18 @@ class Writer:
     def _commit(self, batch: list[tuple[dict[str, Any], Waiter]]) -> None:
         error: BaseException | None = None
         failed: list[int] = []
+        released = False
         if self._broken is None:
             checkpoints = self.segments.checkpoints
 
             def write() -> None:
+                nonlocal released
                 failed.extend(self.segments.append([record for record, _ in batch]) if batch else ())
+                if self.ack_on_write and batch:
+                    # ack: write — the records are with the operating system, which survives a
+                    # crash of this process; answer now and let the fsync follow.
+                    _release(batch, None, set(failed))
+                    released = True
                 self.segments.sync()
                 self.segments.after_sync()
 
@@ -164,7 +173,8 @@ class Writer:
         self.stats.records += len(batch) - len(failed)
         self.stats.failed += len(failed) if error is None else len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        _release(batch, error, set(failed))
+        if not released:
+            _release(batch, error, set(failed))
 
 
 def _release_one(waiter: Waiter, error: BaseException | None) -> None:
