@@ -88,15 +88,8 @@ def error_from_openai_body(status: int, headers: Mapping[str, str], body: bytes)
 class OpenAIStreamDecoder(EventStreamDecoder):
     """Decode an OpenAI ``chat.completion.chunk`` SSE stream."""
 
-    __slots__ = ("_done",)
+    __slots__ = ()
     end_marker = "[DONE]"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._done = False
-
-    def _complete(self) -> bool:
-        return self._done
 
     def _chunks(self, events: list[Event]) -> list[ChatCompletionChunk]:
         chunks: list[ChatCompletionChunk] = []

@@ -18,13 +18,15 @@ class EventStreamDecoder:
     mistaken for a finished answer.
     """
 
-    __slots__ = ("_sse",)
+    __slots__ = ("_done", "_sse")
 
     #: How the documented end of the stream is named in the error for a cut stream.
     end_marker = "its end"
 
     def __init__(self) -> None:
         self._sse = SSEDecoder()
+        #: Set by subclasses when the stream's documented end event arrives.
+        self._done = False
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
         return self._chunks(self._sse.feed(data))
@@ -40,7 +42,7 @@ class EventStreamDecoder:
         raise NotImplementedError
 
     def _complete(self) -> bool:
-        raise NotImplementedError
+        return self._done
 
     def _final_chunks(self) -> list[ChatCompletionChunk]:
         return []

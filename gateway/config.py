@@ -18,11 +18,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from adapters.registry import adapter_names
 from gateway.audit.config import AuditConfig, parse_audit_config
-from gateway.config_fields import ConfigError, boolean, integer, mapping, number, string, unknown_keys
+from gateway.config_fields import ConfigError, boolean, integer, load_yaml_file, mapping, number, string, unknown_keys
 from gateway.identity.config import AuthConfig, parse_auth_config
 from gateway.policy.config import PolicyConfig, parse_policy_config
 from gateway.pricing import Pricing, parse_pricing
@@ -309,13 +307,4 @@ def parse_config(document: Any, env: Mapping[str, str] | None = None, source: st
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
     """Read and validate a YAML configuration file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    return parse_config(document, env, source=str(file))
+    return parse_config(load_yaml_file(Path(path)), env, source=str(path))

@@ -7,7 +7,10 @@ failure names exactly which key is wrong and why.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 class ConfigError(Exception):
@@ -61,3 +64,15 @@ def choice(data: Mapping[str, Any], key: str, path: str, default: str, options: 
     if value not in options:
         raise ConfigError(f"{path}.{key}: expected one of {', '.join(options)}, got {value!r}")
     return str(value)
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Read and parse a YAML file; any problem is a :class:`ConfigError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None

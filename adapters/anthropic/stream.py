@@ -56,7 +56,6 @@ class AnthropicStreamDecoder(EventStreamDecoder):
     __slots__ = (
         "_blocks",
         "_created",
-        "_done",
         "_id",
         "_model",
         "_refusal",
@@ -78,10 +77,6 @@ class AnthropicStreamDecoder(EventStreamDecoder):
         self._usage: dict[str, Any] = {}
         self._stop_reason: Any = None
         self._refusal: str | None = None
-        self._done = False
-
-    def _complete(self) -> bool:
-        return self._done
 
     def _chunks(self, events: list[Event]) -> list[ChatCompletionChunk]:
         chunks: list[ChatCompletionChunk] = []

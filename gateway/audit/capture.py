@@ -23,9 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
-from gateway.config_fields import ConfigError, mapping, unknown_keys
+from gateway.config_fields import ConfigError, load_yaml_file, mapping, unknown_keys
 from gateway.errors import scrub
 
 MODES = ("none", "redacted", "full")
@@ -83,14 +81,6 @@ def parse_capture_policy(document: Any, source: str = "<memory>") -> CapturePoli
 def load_capture_policy(path: str | Path) -> CapturePolicy:
     """Read the policy file; a missing file means "capture nothing" (the safe default)."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not file.exists():
         return CapturePolicy(source=f"{file} (absent: capture none)")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    return parse_capture_policy(document, source=str(file))
+    return parse_capture_policy(load_yaml_file(file), source=str(file))
