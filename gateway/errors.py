@@ -141,11 +141,11 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _SECRET_PATTERNS.sub("[redacted]", text)
 
 
-def from_adapter_error(error: AdapterError, provider: str) -> GatewayError:
+def from_adapter_error(error: AdapterError, provider: str, secrets: Iterable[str] = ()) -> GatewayError:
     if isinstance(error, InvalidRequest):
         return InvalidRequestError(error.message, param=error.param, code=error.code)
     if isinstance(error, StreamError):
-        return from_provider_error(error.error, provider)
+        return from_provider_error(error.error, provider, secrets)
     if isinstance(error, UpstreamFormatError):
         return UpstreamError(f"The {provider} provider sent a response the gateway could not read: {error}.")
     return UpstreamError(f"The {provider} provider's response could not be translated.")

@@ -233,3 +233,19 @@ def test_reasoning_surfaces_and_round_trips(client: openai.OpenAI, providers: Pr
     )
     reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in streamed if c.choices)
     assert reasoning == message["reasoning_content"]
+
+
+def test_an_error_event_mid_stream_never_carries_the_provider_key(client: openai.OpenAI, providers: Providers) -> None:
+    message = anthropic_upstream.default_message(
+        {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "x"}]}
+    )
+    events = anthropic_upstream.message_events(message)[:3]
+    events.append(
+        anthropic_upstream.error_event("invalid_request_error", f"bad input near {anthropic_upstream.API_KEY}")
+    )
+    providers.fakes["claude"].push(Scripted(chunks=events))
+    stream = client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}], stream=True)
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    assert "bad input near" in info.value.message
+    assert anthropic_upstream.API_KEY not in info.value.message

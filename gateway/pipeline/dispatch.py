@@ -86,7 +86,7 @@ class Dispatch:
                 assert exchange.embeddings is not None
                 request = adapter.build_embeddings_request(exchange.embeddings, target)
         except AdapterError as exc:
-            raise from_adapter_error(exc, deployment.provider.name) from None
+            raise from_adapter_error(exc, deployment.provider.name, deployment.secrets) from None
         request = _with_headers(request, deployment, exchange)
         if exchange.chat is not None and exchange.chat.stream:
             return await self._stream(exchange, deployment, attempt, request)
@@ -104,7 +104,7 @@ class Dispatch:
             assert exchange.embeddings is not None
             embeddings = adapter.parse_embeddings_response(response.body, exchange.embeddings, target)
         except AdapterError as exc:
-            raise from_adapter_error(exc, deployment.provider.name) from None
+            raise from_adapter_error(exc, deployment.provider.name, deployment.secrets) from None
         _account(exchange, deployment, embeddings.get("usage"))
         return Reply(body=embeddings)
 
@@ -141,7 +141,7 @@ class Dispatch:
                 if final:
                     yield accounted(final)
             except AdapterError as exc:
-                error = from_adapter_error(exc, provider)
+                error = from_adapter_error(exc, provider, deployment.secrets)
                 attempt.error = error.type
                 raise error from None
             finally:
