@@ -314,7 +314,8 @@ class Bench:
         if target.name == "direct":
             return "Go " + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
                                           check=False).stdout.strip()
-        packages = {"gateway": ["uvicorn", "starlette", "aiohttp"], "aiohttp-proxy": ["uvicorn", "aiohttp"],
+        gateway = ["uvicorn", "starlette", "aiohttp"]
+        packages = {"gateway": gateway, "gateway-fsync": gateway, "aiohttp-proxy": ["uvicorn", "aiohttp"],
                     "httpx-proxy": ["uvicorn", "httpx"]}[target.name]
         return ", ".join(f"{p} {setup.package_version(PROJECT_PYTHON, p)}" for p in packages)
 

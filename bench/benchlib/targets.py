@@ -109,15 +109,20 @@ def ensure_gateway_key(context: Context) -> None:
     context.gateway_key = key
 
 
-def _launch_gateway(context: Context, port: int) -> Server:
+def _launch_gateway(context: Context, port: int, config: Path | None = None, name: str = "gateway") -> Server:
     ensure_gateway_key(context)
     run_dir, env = gateway_env(context)
     # A fresh audit trail per start, so earlier runs' files cost nothing.
     shutil.rmtree(run_dir / "var", ignore_errors=True)
-    command = [str(GATEWAY), "serve", "--config", str(context.gateway_config), "--port", str(port), "--workers", "1"]
-    server = start("gateway", command, core=context.server_core, log_dir=context.log_dir, env=env, cwd=run_dir)
+    config = config or context.gateway_config
+    command = [str(GATEWAY), "serve", "--config", str(config), "--port", str(port), "--workers", "1"]
+    server = start(name, command, core=context.server_core, log_dir=context.log_dir, env=env, cwd=run_dir)
     wait_ready(server, f"http://127.0.0.1:{port}/readyz")
     return server
+
+
+def _launch_gateway_fsync(context: Context, port: int) -> Server:
+    return _launch_gateway(context, port, BENCH / "gateway-ack-fsync.yaml", "gateway-fsync")
 
 
 def litellm_config(context: Context) -> str:
@@ -163,8 +168,17 @@ def all_targets() -> list[Target]:
         ),
         Target(
             "gateway",
-            "this project's gateway (bench/gateway.yaml: key auth, casbin policy, audit trail), one uvicorn worker",
+            "this project's gateway (bench/gateway.yaml: key auth, casbin policy, audit trail with its default "
+            "ack: write), one uvicorn worker",
             _launch_gateway,
+            lambda context, port: {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"},
+            key="gateway",
+        ),
+        Target(
+            "gateway-fsync",
+            "the same gateway with audit.ack: fsync (bench/gateway-ack-fsync.yaml): every reply waits for its "
+            "record's fsync",
+            _launch_gateway_fsync,
             lambda context, port: {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"},
             key="gateway",
         ),

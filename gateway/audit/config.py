@@ -33,11 +33,14 @@ class AuditConfig:
     retention_days: int = 90
     retention_action: str = "delete"
     fsync: bool = True
-    #: When a request may be answered: once its record is fsynced (``fsync``, the default:
-    #: it survives a power cut), or once it is written to the operating system (``write``:
-    #: it survives a crash of the gateway, not of the machine; the fsync follows at once).
-    ack: str = "fsync"
-    #: How long the writer waits for more records after the first one of a batch.
+    #: When a request may be answered: once its record is written to the operating system
+    #: (``write``, the default: it survives a crash of the gateway; the fsync follows within
+    #: ``sync_interval_ms``), or once it is fsynced (``fsync``: it survives a power cut too).
+    ack: str = "write"
+    #: With ``ack: write``: the longest a written record waits for its fsync (one fsync per
+    #: interval at most, covering everything written since the last).
+    sync_interval_ms: float = 10.0
+    #: With ``ack: fsync`` under load: how long the sync thread lets records join one fsync.
     group_commit_ms: float = 2.0
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 60.0
@@ -106,6 +109,7 @@ def parse_audit_config(data: Any, path: str = "audit", *, shared_redis_url: str 
         retention_action=action,
         fsync=boolean(data, "fsync", path, defaults.fsync),
         ack=choice(data, "ack", path, defaults.ack, ("fsync", "write")),
+        sync_interval_ms=number(data, "sync_interval_ms", path, defaults.sync_interval_ms),
         group_commit_ms=number(data, "group_commit_ms", path, defaults.group_commit_ms),
         checkpoint_every=integer(data, "checkpoint_every", path, defaults.checkpoint_every),
         checkpoint_seconds=number(data, "checkpoint_seconds", path, defaults.checkpoint_seconds),

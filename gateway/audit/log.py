@@ -1,8 +1,9 @@
 """``AuditLog``: what the runtime owns and the stages call.
 
-:meth:`AuditLog.submit` (on the event loop) hands a record to the writer
-thread and returns a future that completes once the record is fsynced;
-:meth:`AuditLog.event` does the same from any thread for policy and key events.
+:meth:`AuditLog.submit` (on the event loop) writes a record and returns a
+future that completes once it is acknowledged under ``audit.ack`` (written,
+or fsynced; see ``gateway.audit.writer``); :meth:`AuditLog.event` does the same
+from any thread for policy and key events.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class AuditLog:
             self._segments,
             window=self.config.group_commit_ms / 1000,
             ack_on_write=self.config.ack == "write",
+            sync_interval=self.config.sync_interval_ms / 1000,
             deliver=self._deliver_threadsafe,
             on_checkpoint=self._save_stats,
         )
@@ -112,7 +114,7 @@ class AuditLog:
     # -- writing --------------------------------------------------------
 
     def submit(self, record: dict[str, Any]) -> asyncio.Future[None]:
-        """Queue a record; the future completes when it is durable (or fails with ``AuditWriteError``)."""
+        """Write a record; the future completes when it is acknowledged (or fails with ``AuditWriteError``)."""
         assert self._writer is not None, "AuditLog.start() has not run"
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
@@ -129,7 +131,7 @@ class AuditLog:
         event is durable; ``await asyncio.wrap_future(...)`` it from async code.
         """
         assert self._writer is not None, "AuditLog.start() has not run"
-        orjson.dumps(fields)  # refuse a value that is not JSON here, in the caller, not in the writer thread
+        orjson.dumps(fields)  # refuse a value that is not JSON here, before the writer's lock is taken
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._writer.submit(event_record(kind, time.time(), dict(fields)), future)
         return future

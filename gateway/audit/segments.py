@@ -1,7 +1,8 @@
 """This replica's append-only segment files: open, append, checkpoint, rotate, retain.
 
-Used by the writer thread only (blocking file I/O never runs on the event loop
-once the gateway serves; :meth:`SegmentWriter.open` runs at start-up, before).
+Not thread-safe: ``gateway.audit.writer`` serialises every call with its lock.
+Appends run on the caller's thread (a ``write`` to the page cache); fsyncs,
+rotation and the head file run on the writer's sync thread.
 
 A segment starts with a header line naming its predecessor and ends, when
 closed cleanly, with a ``final`` checkpoint. A process that died without
@@ -143,15 +144,32 @@ class SegmentWriter:
             # fdatasync: the data and the size that makes it readable; mtime need not be durable.
             os.fdatasync(self._fd)
 
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def take_unpublished(self) -> bytes | None:
+        """The newest checkpoint written so far, to publish once an fsync that covers it returns."""
+        head, self._unpublished = self._unpublished, None
+        return head
+
+    def publish(self, head: bytes | None) -> None:
+        """Make ``head`` (a durable checkpoint) the head file that ``verify`` checks the log against."""
+        if head is not None:
+            write_atomic(self.directory / f"{self.replica}.head.json", head, fsync=self.config.fsync)
+
+    def rotation_due(self) -> bool:
+        full = self._size >= self.config.segment_max_bytes
+        return full or time.time() - self._opened >= self.config.segment_max_age
+
     def after_sync(self, *, rotate: bool = True) -> None:
         """Publish the checkpoint that is now durable; rotate if the segment is full or old."""
-        if self._unpublished is not None:
-            write_atomic(self.directory / f"{self.replica}.head.json", self._unpublished, fsync=self.config.fsync)
-            self._unpublished = None
-        full = self._size >= self.config.segment_max_bytes
-        old = time.time() - self._opened >= self.config.segment_max_age
-        if not rotate or not (full or old):
-            return
+        self.publish(self.take_unpublished())
+        if rotate and self.rotation_due():
+            self.rotate()
+
+    def rotate(self) -> None:
+        """Close the segment with a final checkpoint (fsynced, published) and start the next one."""
         self._write([self._checkpoint(final=True)])
         self.sync()
         self.after_sync(rotate=False)

@@ -1,17 +1,29 @@
-"""The group-commit writer: one thread seals, writes and fsyncs batches of records.
+"""The audit writer: records are written on the caller's thread, fsynced on a sync thread.
 
-Callers on the event loop hand over a record and await a future; the thread
-takes everything queued, writes it with one ``write``, fsyncs once, then
-releases every waiter of that batch with a single ``call_soon_threadsafe``
-per loop. Records that arrive during an fsync form the next batch, so the
-cost of an fsync is shared by all requests in flight. Under load (the last
-batch held more than one record) the thread also lingers for stragglers, up
-to ``group_commit_ms`` in all but only while records keep arriving (each
-within 0.2 ms of the last); a lone request is written at once, so a quiet
-gateway pays no waiting time.
+``submit`` seals a record into the chain and ``write``s it to the segment file
+at once, under a lock, on the calling thread (the event loop for requests): a
+``write`` of a few kilobytes to the page cache costs microseconds, far less
+than handing the record to another thread and waking the loop again when it
+is done. The fsync, which waits for the disk, runs on the sync thread, with
+the lock released, so appends go on meanwhile and the next fsync covers
+everything written during this one (group commit without a queue).
 
-A failed write or fsync (a full disk, say) fails the waiting requests and
-every later one: the gateway fails closed rather than answer unaudited.
+When a request may be answered (``audit.ack``):
+
+- ``fsync``: once an fsync that started after its record was written has
+  returned. The waiters of one fsync are woken with one ``call_soon_threadsafe``
+  per event loop. Under load (the last fsync covered more than one record) the
+  thread lingers up to ``group_commit_ms`` while records keep arriving (each
+  within 0.2 ms of the last), so one fsync serves more requests.
+- ``write``: as soon as the ``write`` returned. The record then survives a crash
+  of the gateway (the kernel holds the page), and the sync thread fsyncs at most
+  ``sync_interval`` later, so a power cut can take at most the records of the
+  last interval. At one request in flight a per-record fsync costs this VM
+  more CPU than the rest of the request (bench/README.md).
+
+Rotation, timed checkpoints and the head file are the sync thread's work. A
+failed write or fsync (a full disk, say) fails the waiting requests and every
+later one: the gateway fails closed rather than answer unaudited.
 """
 
 from __future__ import annotations
@@ -19,8 +31,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -31,9 +43,8 @@ from gateway.audit.segments import SegmentWriter
 
 log = logging.getLogger("gateway.audit")
 
-_MAX_BATCH = 2048
 _TICK = 0.25  # seconds between checks for timed checkpoints when idle
-_GAP = 0.0002  # seconds without a new record that end a lingering batch early
+_GAP = 0.0002  # seconds without a new record that end a lingering group commit early
 
 Waiter = asyncio.Future[None] | concurrent.futures.Future[None] | None
 
@@ -45,6 +56,7 @@ class AuditWriteError(Exception):
 @dataclass(slots=True)
 class WriterStats:
     records: int = 0
+    #: fsyncs that covered at least one record, and the most records one of them covered.
     batches: int = 0
     failed: int = 0
     largest_batch: int = 0
@@ -57,154 +69,242 @@ class Writer:
         *,
         window: float,
         ack_on_write: bool = False,
+        sync_interval: float = 0.0,
         deliver: Callable[[list[bytes]], None],
         on_checkpoint: Callable[[], None],
     ) -> None:
         self.segments = segments
         self.window = window
         self.ack_on_write = ack_on_write
+        self.sync_interval = sync_interval if ack_on_write else 0.0
         self.stats = WriterStats()
         self._deliver = deliver
         self._on_checkpoint = on_checkpoint
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Waiter] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._lock = threading.Lock()
+        # Held while nobody has asked the sync thread to look; released (by a submitter, under
+        # ``_lock``) to wake it. Cheaper than a Condition, whose waiter wakes into a held lock.
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._thread = threading.Thread(target=self._run, name="audit-sync", daemon=True)
+        # Positions count appended lines of any kind; a waiter waits for its position to be synced.
+        self._appended = 0
+        self._synced = 0
+        self._records_unsynced = 0
+        self._last_batch = 0  # records covered by the last fsync: more than one means load
+        self._waiters: list[tuple[int, Waiter]] = []
+        self._syncing = False
+        self._last_sync = time.monotonic()
+        self._checkpoints_saved = 0
         self._broken: BaseException | None = None
         self._stopping = False
-        self._done = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, record: dict[str, Any], waiter: Waiter) -> None:
-        if self._broken is not None or self._stopping:
-            reason = self._broken if self._broken is not None else "the gateway is shutting down"
-            _release_one(waiter, AuditWriteError(f"the audit trail is unavailable: {reason}"))
-            return
-        self._queue.put((record, waiter))
+        """Seal and write ``record`` now; ``waiter`` completes when the record is acknowledged."""
+        with self._lock:
+            if self._broken is not None or self._stopping:
+                reason = self._broken if self._broken is not None else "the gateway is shutting down"
+                error: BaseException | None = AuditWriteError(f"the audit trail is unavailable: {reason}")
+            else:
+                checkpoints = self.segments.checkpoints
+                try:
+                    failed = self.segments.append([record])
+                except OSError as exc:
+                    self._fail(exc)
+                    error = AuditWriteError(f"the audit trail is unavailable: {exc}")
+                else:
+                    if failed:
+                        self.stats.failed += 1
+                        error = AuditWriteError("the record is not JSON-serialisable")
+                    else:
+                        error = None
+                        was_clean = self._appended == self._synced
+                        self._appended += 1 + (self.segments.checkpoints - checkpoints)
+                        self._records_unsynced += 1
+                        self.stats.records += 1
+                        if not self.ack_on_write:
+                            self._waiters.append((self._appended, waiter))
+                            if not self._syncing:
+                                self._poke()
+                            return
+                        if was_clean and not self._syncing:
+                            # The sync thread sleeps up to _TICK while nothing is unsynced; make it
+                            # count the interval from now. Once per interval at most, not per record.
+                            self._poke()
+        _release_now(waiter, error)
 
     def stop(self) -> None:
-        """Write what is queued, close the segment with a final checkpoint, end the thread (blocking)."""
-        self._stopping = True
+        """Fsync what is written, close the segment with a final checkpoint, end the thread (blocking)."""
+        with self._lock:
+            self._stopping = True
+            self._poke()
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._done.wait()
             self._thread.join()
-        # A submit that raced with the sentinel is refused rather than left waiting forever.
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                _release_one(item[1], AuditWriteError("the audit trail is unavailable: the gateway is shutting down"))
 
-    # -- the thread -----------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        """Called with the lock held: refuse everything from now on."""
+        if self._broken is None:
+            log.error("audit trail write failed, refusing further requests: %s", exc)
+            self._broken = exc
+
+    # -- the sync thread ------------------------------------------------
 
     def _run(self) -> None:
-        stopping = False
-        linger = False
-        while not stopping:
-            try:
-                item = self._queue.get(timeout=_TICK)
-            except queue.Empty:
-                if self._broken is None and self._guard(self.segments.checkpoint_if_due):
-                    self._commit([])
-                continue
-            batch: list[tuple[dict[str, Any], Waiter]] = []
-            stopping = self._collect(item, batch, linger)
-            linger = len(batch) > 1
-            self._commit(batch)
-        if self._broken is None:
-            self._guard(self.segments.close)
-            self._deliver(self.segments.drain())
-        self._done.set()
+        while (job := self._next_job()) is not None:
+            target, records, head = job
+            error = self._guarded(self.segments.sync)
+            if error is None and head is not None:
+                error = self._guarded(functools.partial(self.segments.publish, head))
+            with self._lock:
+                self._syncing = False
+                self._last_sync = time.monotonic()
+                if error is not None:
+                    self._fail(error)
+                else:
+                    self._synced = target
+                    self._last_batch = records
+                    if records:
+                        self.stats.batches += 1
+                        self.stats.largest_batch = max(self.stats.largest_batch, records)
+                    if self.segments.rotation_due():
+                        # Rare (by size or age); appends wait for the closing fsync of the old segment.
+                        self._fail_on_error(self.segments.rotate)
+                released = self._take_waiters()
+                lines = self.segments.drain() if self._broken is None else []
+                checkpointed = self.segments.checkpoints != self._checkpoints_saved
+                self._checkpoints_saved = self.segments.checkpoints
+            self._release_waiters(released)
+            if lines:
+                self._deliver(lines)
+            if checkpointed:
+                self._on_checkpoint()
+        self._close()
 
-    def _collect(self, item: tuple[dict[str, Any], Waiter] | None, batch: list[Any], linger: bool) -> bool:
-        """Fill ``batch`` from the queue; True when the stop sentinel was seen."""
-        deadline = time.monotonic() + self.window if linger else 0.0
+    def _next_job(self) -> tuple[int, int, bytes | None] | None:
+        """Wait until an fsync is due; what it covers, or None when it is time to stop."""
+        lingered = False
         while True:
-            if item is None:
-                return True
-            batch.append(item)
-            if len(batch) >= _MAX_BATCH:
-                return False
-            try:
-                # Linger only while records keep coming: a pause longer than _GAP means every
-                # request in flight is already in the batch, and waiting longer only adds latency.
-                remaining = min(deadline - time.monotonic(), _GAP)
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                return False
+            released: list[tuple[Waiter, BaseException | None]] = []
+            with self._lock:
+                if self._stopping:
+                    return None
+                timeout = _TICK
+                if self._broken is not None:
+                    released = self._take_waiters()
+                else:
+                    unsynced = self._appended > self._synced
+                    due = unsynced and time.monotonic() - self._last_sync >= self.sync_interval
+                    if self._waiters and not lingered and self._last_batch > 1 and self.window > 0:
+                        lingered = True
+                    elif self._waiters or due:
+                        job = self._appended, self._records_unsynced, self.segments.take_unpublished()
+                        self._records_unsynced = 0
+                        self._syncing = True
+                        return job
+                    elif self._fail_on_error(self.segments.checkpoint_if_due):
+                        self._appended += 1
+                        continue
+                    elif unsynced:
+                        timeout = max(0.0, min(timeout, self._last_sync + self.sync_interval - time.monotonic()))
+            self._release_waiters(released)
+            if lingered:
+                self._linger()
+            else:
+                self._signal.acquire(timeout=timeout)
 
-    def _guard(self, action: Callable[[], Any]) -> Any:
+    def _linger(self) -> None:
+        """Under load, let more records join this fsync while they keep coming."""
+        deadline = time.monotonic() + self.window
+        while not self._stopping:
+            before = self._appended
+            remaining = min(deadline - time.monotonic(), _GAP)
+            if remaining <= 0:
+                return
+            self._signal.acquire(timeout=remaining)
+            if self._appended == before:
+                return
+
+    def _poke(self) -> None:
+        """With the lock held: wake the sync thread (a bare lock release, one futex call)."""
+        if self._signal.locked():
+            self._signal.release()
+
+    @staticmethod
+    def _guarded(action: Callable[[], Any]) -> BaseException | None:
+        try:
+            action()
+        except OSError as exc:
+            return exc
+        return None
+
+    def _fail_on_error(self, action: Callable[[], Any]) -> Any:
         try:
             return action()
         except OSError as exc:
-            log.error("audit trail write failed, refusing further requests: %s", exc)
-            self._broken = exc
+            self._fail(exc)
             return None
 
-    def _commit(self, batch: list[tuple[dict[str, Any], Waiter]]) -> None:
-        error: BaseException | None = None
-        failed: list[int] = []
-        released = False
-        if self._broken is None:
-            checkpoints = self.segments.checkpoints
-
-            def write() -> None:
-                nonlocal released
-                failed.extend(self.segments.append([record for record, _ in batch]) if batch else ())
-                if self.ack_on_write and batch:
-                    # ack: write — the records are with the operating system, which survives a
-                    # crash of this process; answer now and let the fsync follow.
-                    _release(batch, None, set(failed))
-                    released = True
-                self.segments.sync()
-                self.segments.after_sync()
-
-            self._guard(write)
-            if self._broken is None and self.segments.checkpoints != checkpoints:
-                self._on_checkpoint()
+    def _take_waiters(self) -> list[tuple[Waiter, BaseException | None]]:
+        """With the lock held: the waiters whose records are now durable, or all of them if broken."""
         if self._broken is not None:
             error = AuditWriteError(f"the audit trail is unavailable: {self._broken}")
-        else:
-            self._deliver(self.segments.drain())
-        self.stats.batches += 1
-        self.stats.records += len(batch) - len(failed)
-        self.stats.failed += len(failed) if error is None else len(batch)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        if not released:
-            _release(batch, error, set(failed))
+            done, self._waiters = self._waiters, []
+            return [(waiter, error) for _, waiter in done]
+        durable: list[tuple[Waiter, BaseException | None]] = [
+            (waiter, None) for position, waiter in self._waiters if position <= self._synced
+        ]
+        if durable:
+            self._waiters = [(p, w) for p, w in self._waiters if p > self._synced]
+        return durable
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._broken is None:
+                self._fail_on_error(self.segments.close)
+                self._synced = self._appended
+            released = self._take_waiters()
+            lines = self.segments.drain() if self._broken is None else []
+        self._release_waiters(released)
+        if lines:
+            self._deliver(lines)
+
+    @staticmethod
+    def _release_waiters(waiters: list[tuple[Waiter, BaseException | None]]) -> None:
+        """Wake the waiters of one fsync: one thread-safe call per event loop, not one per request."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
+        for waiter, error in waiters:
+            if isinstance(waiter, asyncio.Future):
+                by_loop.setdefault(waiter.get_loop(), []).append((waiter, error))
+            elif waiter is not None:
+                _settle_concurrent(waiter, error)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a loop that has closed has nobody left waiting
+                loop.call_soon_threadsafe(_settle_each, futures)
 
 
-def _release_one(waiter: Waiter, error: BaseException | None) -> None:
+def _release_now(waiter: Waiter, error: BaseException | None) -> None:
+    """Complete a waiter from the submitting thread: directly on its own loop, else thread-safely."""
     if isinstance(waiter, concurrent.futures.Future):
-        if error is None:
-            waiter.set_result(None)
-        else:
-            waiter.set_exception(error)
+        _settle_concurrent(waiter, error)
     elif waiter is not None:
-        # A loop that has closed has nobody left waiting.
-        with contextlib.suppress(RuntimeError):
-            waiter.get_loop().call_soon_threadsafe(_settle, [waiter], error)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if waiter.get_loop() is running:
+            _settle_each([(waiter, error)])
+        else:
+            with contextlib.suppress(RuntimeError):
+                waiter.get_loop().call_soon_threadsafe(_settle_each, [(waiter, error)])
 
 
-def _release(batch: list[tuple[dict[str, Any], Waiter]], error: BaseException | None, failed: set[int]) -> None:
-    """Wake every waiter of a batch: one thread-safe call per event loop, not one per request."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
-    for i, (_, waiter) in enumerate(batch):
-        outcome = AuditWriteError("the record is not JSON-serialisable") if i in failed else error
-        if isinstance(waiter, asyncio.Future):
-            by_loop.setdefault(waiter.get_loop(), []).append((waiter, outcome))
-        elif waiter is not None:
-            _release_one(waiter, outcome)
-    for loop, waiters in by_loop.items():
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle_each, waiters)
-
-
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    _settle_each([(f, error) for f in futures])
+def _settle_concurrent(waiter: concurrent.futures.Future[None], error: BaseException | None) -> None:
+    if error is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(error)
 
 
 def _settle_each(waiters: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:

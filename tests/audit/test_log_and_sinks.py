@@ -36,7 +36,7 @@ def _log(directory: Path, stdout: Any = None, **overrides: Any) -> AuditLog:
 
 
 async def test_group_commit_shares_fsyncs_and_loses_nothing(tmp_path: Path) -> None:
-    log = _log(tmp_path, checkpoint_every=100)
+    log = _log(tmp_path, checkpoint_every=100, ack="fsync")
     log.start()
     try:
         await asyncio.gather(*(log.submit(request(n)) for n in range(500)))

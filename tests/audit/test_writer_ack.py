@@ -1,0 +1,127 @@
+"""When a request may be answered: ``ack: write`` (written now, fsynced within the interval) and ``ack: fsync``."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.audit.capture import CapturePolicy
+from gateway.audit.chain import Verifiers
+from gateway.audit.log import AuditLog
+from gateway.audit.verify import verify
+from gateway.audit.writer import AuditWriteError
+from tests.audit.conftest import trail_lines
+from tests.audit.support import KEY, audit_config, request
+
+
+def _log(directory: Path, **overrides: Any) -> AuditLog:
+    return AuditLog(audit_config(directory, **overrides), capture=CapturePolicy())
+
+
+def _request_ids(directory: Path) -> list[str]:
+    return [line["request_id"] for line in trail_lines(directory) if line["type"] == "request"]
+
+
+class SyncProbe:
+    """Wraps ``SegmentWriter.sync``: counts calls, and can hold each one until a permit is given."""
+
+    def __init__(self, log: AuditLog, *, gated: bool = False) -> None:
+        self.calls: list[float] = []
+        self.entered = threading.Event()
+        self._permits = threading.Semaphore(0)
+        self._gated = gated
+        self._sync = log._segments.sync
+        log._segments.sync = self  # type: ignore[method-assign]
+
+    def __call__(self) -> None:
+        self.calls.append(time.monotonic())
+        self.entered.set()
+        if self._gated:
+            assert self._permits.acquire(timeout=10), "the test never let this fsync finish"
+        self._sync()
+
+    def allow(self) -> None:
+        self._permits.release()
+
+
+async def test_ack_write_answers_once_written_and_fsyncs_within_the_interval(tmp_path: Path) -> None:
+    log = _log(tmp_path, ack="write", sync_interval_ms=100)
+    log.start()
+    probe = SyncProbe(log)
+    try:
+        submitted = time.monotonic()
+        future = log.submit(request(1))
+        # Answered at once: the record is in the file (the kernel's page cache), not yet fsynced.
+        assert future.done()
+        assert future.exception() is None
+        assert _request_ids(tmp_path) == ["req_000001"]
+        assert await asyncio.to_thread(probe.entered.wait, 5), "the written record was never fsynced"
+        assert probe.calls[0] - submitted < 0.1 + 0.15, "the fsync came later than sync_interval_ms"
+
+        # A burst shares fsyncs: one per interval, not one per record.
+        before = len(probe.calls)
+        for n in range(2, 202):
+            await log.submit(request(n))
+            if n % 20 == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        assert 1 <= len(probe.calls) - before <= 5, f"{len(probe.calls) - before} fsyncs for 200 records"
+    finally:
+        await log.close()
+    assert len(_request_ids(tmp_path)) == 201
+    assert verify(tmp_path, Verifiers.load(KEY)).ok
+
+
+async def test_ack_fsync_answers_only_after_an_fsync_that_covers_the_record(tmp_path: Path) -> None:
+    log = _log(tmp_path, ack="fsync")
+    log.start()
+    probe = SyncProbe(log, gated=True)
+    try:
+        first = log.submit(request(1))
+        assert await asyncio.to_thread(probe.entered.wait, 5)
+        # Written during the first fsync: that fsync may have started before the write, so it
+        # does not count for this record.
+        second = log.submit(request(2))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert not second.done()
+        probe.allow()
+        await asyncio.wait_for(asyncio.shield(first), 5)
+        await asyncio.sleep(0.05)
+        assert not second.done(), "a record written during an fsync was acknowledged by it"
+        probe.allow()
+        await asyncio.wait_for(asyncio.shield(second), 5)
+    finally:
+        for _ in range(3):  # the closing checkpoint's fsync, and spares
+            probe.allow()
+        await log.close()
+    assert _request_ids(tmp_path) == ["req_000001", "req_000002"]
+
+
+@pytest.mark.parametrize("ack", ["write", "fsync"])
+async def test_a_write_that_fails_fails_this_request_and_every_later_one(
+    tmp_path: Path, ack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _log(tmp_path, ack=ack)
+    log.start()
+    try:
+        await log.submit(request(1))
+
+        def disk_full(fd: int, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr("gateway.audit.segments.os.write", disk_full)
+        with pytest.raises(AuditWriteError, match="No space left"):
+            await log.submit(request(2))
+        monkeypatch.undo()
+        with pytest.raises(AuditWriteError, match="unavailable"):
+            await log.submit(request(3))  # the disk has room again; the trail stays closed
+    finally:
+        await log.close()
+    assert _request_ids(tmp_path) == ["req_000001"]
