@@ -131,8 +131,13 @@ class Writer:
                             return
                         if was_clean and not self._syncing:
                             # The sync thread sleeps up to _TICK while nothing is unsynced; make it
-                            # count the interval from now. Once per interval at most, not per record.
-                            self._poke()
+                            # count the interval from now. Once per interval at most, not per record,
+                            # and on the event loop after this reply is on its way: a thread woken
+                            # now would only contend for the GIL with the request it serves.
+                            if isinstance(waiter, asyncio.Future):
+                                waiter.get_loop().call_soon(self._poke_unlocked)
+                            else:
+                                self._poke()
         _release_now(waiter, error)
 
     def stop(self) -> None:
@@ -225,6 +230,11 @@ class Writer:
             self._signal.acquire(timeout=remaining)
             if self._appended == before:
                 return
+
+    def _poke_unlocked(self) -> None:
+        with self._lock:
+            if not self._syncing:
+                self._poke()
 
     def _poke(self) -> None:
         """With the lock held: wake the sync thread (a bare lock release, one futex call)."""
