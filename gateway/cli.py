@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "gateway.http_protocol:HttpProtocol",
         "access_log": False,
         "log_level": args.log_level,
         "timeout_graceful_shutdown": int(server.graceful_shutdown),
