@@ -49,12 +49,13 @@ def evaluate(
         checks.append(_check("streaming TTFT overhead p50 at 50 RPS", row.added_ttft_p50 if row else None, "≤ 1 ms",
                              lambda v: f"{v:.2f} ms", lambda v: v <= 1.0))
 
-    gw_core = _per_core(find(rows, "gateway", "closed", "json", high))
-    lite_core = _per_core(find(rows, "litellm", "closed", "json", high))
-    ratio = gw_core / lite_core if gw_core and lite_core else None
-    value = f" ({gw_core:,.0f} vs {lite_core:,.0f} req/CPU-s)" if gw_core and lite_core else ""
-    checks.append(_check(f"gateway RPS per core ÷ LiteLLM's ({high} conn, json)", ratio, "≥ 15x",
-                         lambda v: f"{v:.1f}x{value}", lambda v: v >= 15))
+    for mode in ("json", "stream"):
+        gw_core = _per_core(find(rows, "gateway", "closed", mode, high))
+        lite_core = _per_core(find(rows, "litellm", "closed", mode, high))
+        ratio = gw_core / lite_core if gw_core and lite_core else None
+        value = f" ({gw_core:,.0f} vs {lite_core:,.0f} req/CPU-s)" if gw_core and lite_core else ""
+        checks.append(_check(f"gateway RPS per core ÷ LiteLLM's ({high} conn, {mode})", ratio, "≥ 15x",
+                             lambda v, value=value: f"{v:.1f}x{value}", lambda v: v >= 15))
 
     if 20 in rates:
         gw_row, lite_row = find(rows, "gateway", "open", "json", 20), find(rows, "litellm", "open", "json", 20)
