@@ -81,13 +81,18 @@ def evaluate(
     checks.append(_check("gateway peak RSS (whole run)", gateway.peak_rss_mb if gateway else None,
                          f"≤ {RSS_LIMIT_MB:g} MB", lambda v: f"{v:.0f} MB", lambda v: v <= RSS_LIMIT_MB))
 
+    # The upstream's capacity is its RPS with a core to itself; sharing the load core with wrk it
+    # gets what wrk leaves, shown for reference (it bounds the direct scenario, not the gateway's).
     for mode in ("json", "stream"):
         gateway_best = _best(rows, "gateway", mode)
-        for target, where in (("direct", "sharing the load core"), (upstream_alone, "alone on the server core")):
+        for target, where in ((upstream_alone, "alone on the server core"), ("direct", "sharing the load core")):
             best = _best(rows, target, mode)
             ratio = best / gateway_best if best and gateway_best else None
-            checks.append(_check(f"fake upstream RPS ({where}) ÷ gateway RPS, best closed-loop ({mode})", ratio,
-                                 "≥ 10x", lambda v: f"{v:.1f}x", lambda v: v >= 10))
+            name = f"fake upstream RPS ({where}) ÷ gateway RPS, best closed-loop ({mode})"
+            if target == "direct":
+                checks.append(Check(name, f"{ratio:.1f}x" if ratio else "-", "(reference)", None))
+            else:
+                checks.append(_check(name, ratio, "≥ 10x", lambda v: f"{v:.1f}x", lambda v: v >= 10))
     return checks
 
 

@@ -58,6 +58,11 @@ class Target:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def _server_urls(context: Context, port: int) -> dict[str, str]:
+    """A server that routes by model name: both models at one base URL."""
+    return {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"}
+
+
 def _proxy_urls(context: Context, port: int) -> dict[str, str]:
     return {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/llm/v1"}
 
@@ -171,7 +176,7 @@ def all_targets() -> list[Target]:
             "this project's gateway (bench/gateway.yaml: key auth, casbin policy, audit trail with its default "
             "ack: write), one uvicorn worker",
             _launch_gateway,
-            lambda context, port: {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"},
+            _server_urls,
             key="gateway",
         ),
         Target(
@@ -179,7 +184,7 @@ def all_targets() -> list[Target]:
             "the same gateway with audit.ack: fsync (bench/gateway-ack-fsync.yaml): every reply waits for its "
             "record's fsync",
             _launch_gateway_fsync,
-            lambda context, port: {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"},
+            _server_urls,
             key="gateway",
         ),
         Target(
@@ -187,7 +192,7 @@ def all_targets() -> list[Target]:
             "LiteLLM proxy (bench/.venv-litellm): master-key auth, openai/ models at the fake upstream, "
             "no callbacks or DB, one worker",
             _launch_litellm,
-            lambda context, port: {"fast": f"http://127.0.0.1:{port}/v1", "llm": f"http://127.0.0.1:{port}/v1"},
+            _server_urls,
             key="litellm",
         ),
         Target(
