@@ -28,6 +28,8 @@ from gateway.state import AppState
 log = logging.getLogger("gateway")
 
 CONFIG_ENV = "GATEWAY_CONFIG"
+#: Allocations (minus deallocations) between two young-generation collections; CPython's default is 700.
+GEN0_THRESHOLD = 20_000
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,6 +73,11 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         # load before this; see bench/README.md).
         gc.collect()
         gc.freeze()
+        # A request allocates more than 700 container objects, so the default threshold ran a
+        # young collection on nearly every request; almost all of them are freed by reference
+        # counting before the next one anyway. Measured: -5 to -10 % CPU per JSON request,
+        # p99 at 16 connections 5.5-6.6 -> 4.3-4.6 ms (bench/README.md).
+        gc.set_threshold(GEN0_THRESHOLD, 10, 10)
         try:
             yield
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.app import GEN0_THRESHOLD
 from tests.conftest import CLIENT_KEY, base_document
 from tests.openai_schema import validate
 
@@ -29,6 +31,12 @@ def _assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
     validate(response.json(), "ErrorResponse")
     assert "Traceback" not in response.text
     return dict(response.json()["error"])
+
+
+def test_start_up_freezes_its_heap_and_collects_young_objects_less_often(echo_gateway: str) -> None:
+    # The gateway runs in this process (uvicorn in a thread): its start-up set both.
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] == GEN0_THRESHOLD
 
 
 def test_request_id_is_generated_or_honoured(echo_gateway: str) -> None:
