@@ -55,9 +55,11 @@ class AuditWriteError(Exception):
 
 @dataclass(slots=True)
 class WriterStats:
+    #: records written to the segment.
     records: int = 0
     #: fsyncs that covered at least one record, and the most records one of them covered.
     batches: int = 0
+    #: submissions answered with an error (not JSON, or the trail could not be written).
     failed: int = 0
     largest_batch: int = 0
 
@@ -104,41 +106,47 @@ class Writer:
     def submit(self, record: dict[str, Any], waiter: Waiter) -> None:
         """Seal and write ``record`` now; ``waiter`` completes when the record is acknowledged."""
         with self._lock:
-            if self._broken is not None or self._stopping:
-                reason = self._broken if self._broken is not None else "the gateway is shutting down"
-                error: BaseException | None = AuditWriteError(f"the audit trail is unavailable: {reason}")
-            else:
-                checkpoints = self.segments.checkpoints
-                try:
-                    failed = self.segments.append([record])
-                except OSError as exc:
-                    self._fail(exc)
-                    error = AuditWriteError(f"the audit trail is unavailable: {exc}")
-                else:
-                    if failed:
-                        self.stats.failed += 1
-                        error = AuditWriteError("the record is not JSON-serialisable")
-                    else:
-                        error = None
-                        was_clean = self._appended == self._synced
-                        self._appended += 1 + (self.segments.checkpoints - checkpoints)
-                        self._records_unsynced += 1
-                        self.stats.records += 1
-                        if not self.ack_on_write:
-                            self._waiters.append((self._appended, waiter))
-                            if not self._syncing:
-                                self._poke()
-                            return
-                        if was_clean and not self._syncing:
-                            # The sync thread sleeps up to _TICK while nothing is unsynced; make it
-                            # count the interval from now. Once per interval at most, not per record,
-                            # and on the event loop after this reply is on its way: a thread woken
-                            # now would only contend for the GIL with the request it serves.
-                            if isinstance(waiter, asyncio.Future):
-                                waiter.get_loop().call_soon(self._poke_unlocked)
-                            else:
-                                self._poke()
+            error = self._append(record, waiter)
+            if error is None and not self.ack_on_write:
+                return  # the sync thread releases it after an fsync that covers the record
         _release_now(waiter, error)
+
+    def _append(self, record: dict[str, Any], waiter: Waiter) -> AuditWriteError | None:
+        """With the lock held: write the record; queue its waiter (``ack: fsync``) or wake the sync thread."""
+        if self._broken is not None or self._stopping:
+            return self._refused(self._broken if self._broken is not None else "the gateway is shutting down")
+        checkpoints = self.segments.checkpoints
+        try:
+            failed = self.segments.append([record])
+        except OSError as exc:
+            self._fail(exc)
+            return self._refused(exc)
+        if failed:
+            self.stats.failed += 1
+            return AuditWriteError("the record is not JSON-serialisable")
+        was_clean = self._appended == self._synced
+        self._appended += 1 + (self.segments.checkpoints - checkpoints)
+        self._records_unsynced += 1
+        self.stats.records += 1
+        if not self.ack_on_write:
+            self._waiters.append((self._appended, waiter))
+            if not self._syncing:
+                self._poke()
+        elif was_clean and not self._syncing:
+            # The sync thread sleeps up to _TICK while nothing is unsynced; make it count the
+            # interval from now. Once per interval at most, not per record, and on the event loop
+            # after this reply is on its way: a thread woken now would only contend for the GIL
+            # with the request it serves.
+            if isinstance(waiter, asyncio.Future):
+                waiter.get_loop().call_soon(self._poke_unlocked)
+            else:
+                self._poke()
+        return None
+
+    def _refused(self, reason: object, count: int = 1) -> AuditWriteError:
+        """With the lock held: the error for records the trail could not take (counted as failed)."""
+        self.stats.failed += count
+        return AuditWriteError(f"the audit trail is unavailable: {reason}")
 
     def stop(self) -> None:
         """Fsync what is written, close the segment with a final checkpoint, end the thread (blocking)."""
@@ -259,8 +267,8 @@ class Writer:
     def _take_waiters(self) -> list[tuple[Waiter, BaseException | None]]:
         """With the lock held: the waiters whose records are now durable, or all of them if broken."""
         if self._broken is not None:
-            error = AuditWriteError(f"the audit trail is unavailable: {self._broken}")
             done, self._waiters = self._waiters, []
+            error = self._refused(self._broken, len(done))
             return [(waiter, error) for _, waiter in done]
         durable: list[tuple[Waiter, BaseException | None]] = [
             (waiter, None) for position, waiter in self._waiters if position <= self._synced

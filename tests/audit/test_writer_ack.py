@@ -122,6 +122,7 @@ async def test_a_write_that_fails_fails_this_request_and_every_later_one(
         monkeypatch.undo()
         with pytest.raises(AuditWriteError, match="unavailable"):
             await log.submit(request(3))  # the disk has room again; the trail stays closed
+        assert (log.stats().records, log.stats().failed) == (1, 2)
     finally:
         await log.close()
     assert _request_ids(tmp_path) == ["req_000001"]
