@@ -5,16 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.routing import Route, Router
 
 from gateway.asgi.access_log import AccessLog
-from gateway.asgi.body_limit import BodyLimitMiddleware
-from gateway.asgi.error_envelope import ErrorEnvelopeMiddleware
-from gateway.asgi.request_context import RequestContextMiddleware
+from gateway.asgi.edge import Edge
 from gateway.asgi.types import ASGIApp, Receive, Scope, Send
 from gateway.config import GatewayConfig, load_config
 from gateway.endpoints.audit_pages import audit_routes
@@ -87,17 +85,8 @@ def create_app(config: GatewayConfig) -> ASGIApp:
                 access_log.flush()
 
     server = config.server
-    # The transport stack, outermost first: every error, the body limit's
-    # included, is answered by the envelope and carries the request id.
-    stack: list[Callable[[ASGIApp], ASGIApp]] = [
-        lambda app: RequestContextMiddleware(app, access_log=access_log),
-        ErrorEnvelopeMiddleware,
-        lambda app: BodyLimitMiddleware(app, max_bytes=server.max_body_bytes, timeout=server.body_timeout),
-    ]
-    app: ASGIApp = Router(routes=_routes(state), default=_not_found, lifespan=lifespan)
-    for middleware in reversed(stack):
-        app = middleware(app)
-    return app
+    router = Router(routes=_routes(state), default=_not_found, lifespan=lifespan)
+    return Edge(router, access_log=access_log, max_body_bytes=server.max_body_bytes, body_timeout=server.body_timeout)
 
 
 def app_from_env() -> ASGIApp:

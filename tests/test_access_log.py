@@ -7,7 +7,7 @@ import os
 
 from gateway.asgi import access_log
 from gateway.asgi.access_log import AccessLog
-from gateway.asgi.request_context import new_request_id
+from gateway.asgi.edge import new_request_id
 
 
 async def test_lines_are_batched_and_escaped() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl
 
-from gateway.asgi.request_context import request_id_of
+from gateway.asgi.edge import request_id_of
 from gateway.asgi.types import Receive, Scope, Send
 from gateway.endpoints.respond import send_json, send_stream
 from gateway.errors import MethodNotAllowedError, UpstreamUnavailableError
