@@ -8,6 +8,7 @@ entry in the tuples below.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
@@ -52,10 +53,8 @@ async def _end_of_chain(exchange: Exchange) -> Reply:
 
 
 def _link(stage: Stage, call_next: Handler) -> Handler:
-    async def handler(exchange: Exchange) -> Reply:
-        return await stage(exchange, call_next)
-
-    return handler
+    # A partial, not a wrapping coroutine: calling it creates the stage's own coroutine directly.
+    return functools.partial(stage, call_next=call_next)
 
 
 def chain(stages: Sequence[Stage], terminal: Handler = _end_of_chain) -> Handler:
