@@ -111,6 +111,18 @@ class Writer:
                 return  # the sync thread releases it after an fsync that covers the record
         _release_now(waiter, error)
 
+    def write(self, record: dict[str, Any]) -> bool:
+        """Seal and write ``record`` now (raises :class:`AuditWriteError`); True if it is acknowledged already.
+
+        With ``ack: write`` it is, and the caller need not wait for anything;
+        with ``ack: fsync`` the caller must :meth:`submit` instead.
+        """
+        with self._lock:
+            error = self._append(record, None)
+        if error is not None:
+            raise error
+        return self.ack_on_write
+
     def _append(self, record: dict[str, Any], waiter: Waiter) -> AuditWriteError | None:
         """With the lock held: write the record; queue its waiter (``ack: fsync``) or wake the sync thread."""
         if self._broken is not None or self._stopping:
@@ -137,8 +149,9 @@ class Writer:
             # interval from now. Once per interval at most, not per record, and on the event loop
             # after this reply is on its way: a thread woken now would only contend for the GIL
             # with the request it serves.
-            if isinstance(waiter, asyncio.Future):
-                waiter.get_loop().call_soon(self._poke_unlocked)
+            loop = waiter.get_loop() if isinstance(waiter, asyncio.Future) else _running_loop()
+            if loop is not None:
+                loop.call_soon(self._poke_unlocked)
             else:
                 self._poke()
         return None
@@ -302,16 +315,19 @@ class Writer:
                 loop.call_soon_threadsafe(_settle_each, futures)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _release_now(waiter: Waiter, error: BaseException | None) -> None:
     """Complete a waiter from the submitting thread: directly on its own loop, else thread-safely."""
     if isinstance(waiter, concurrent.futures.Future):
         _settle_concurrent(waiter, error)
     elif waiter is not None:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if waiter.get_loop() is running:
+        if waiter.get_loop() is _running_loop():
             _settle_each([(waiter, error)])
         else:
             with contextlib.suppress(RuntimeError):

@@ -161,8 +161,10 @@ class Audit:
 
     async def _write(self, record: dict[str, Any]) -> None:
         try:
-            # Shielded: if this request is cancelled meanwhile, the record is still written.
-            await asyncio.shield(self._log.submit(record))
+            pending = self._log.write(record)
+            if pending is not None:
+                # Shielded: if this request is cancelled meanwhile, the record is still written.
+                await asyncio.shield(pending)
         except AuditWriteError as exc:
             raise _unavailable(exc) from None
 

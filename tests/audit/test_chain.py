@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
 from gateway.audit.chain import GENESIS, Chain, HmacSigner, Verifiers, canonical, digest, generate_ed25519
+from gateway.audit.record import utc_iso
 from gateway.audit.verify import Report, verify
 from tests.audit.support import (
     KEY,
@@ -280,3 +282,14 @@ def test_a_deleted_trail_does_not_verify(tmp_path: Path) -> None:
     for path in segments(tmp_path, "b"):
         path.unlink()
     assert _errors(_check(tmp_path)) == ["ERROR: b: every segment of this chain is missing"]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [0.0, 1.5, 1795339062.4489994, 1795339063.0019994, 1795339062.9999996, 1795339062.0004995, 4102444799.999],
+)
+def test_record_times_match_datetime_to_the_millisecond(timestamp: float) -> None:
+    # utc_iso caches the formatted second; what it returns must be what datetime would say.
+    expected = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert utc_iso(timestamp) == expected
+    assert utc_iso(timestamp + 1) != expected  # a new second is formatted afresh, not taken from the cache
