@@ -9,11 +9,13 @@ from collections.abc import Mapping
 from gateway.errors import AuthenticationError
 from gateway.identity.config import AuthConfig
 from gateway.identity.jwt_auth import Fetcher, JwtVerifier
-from gateway.identity.keys import PREFIX, secret_matches, split_key
+from gateway.identity.keys import PREFIX, KeyRecord, secret_matches, split_key
 from gateway.identity.keystore import KeyStore
 from gateway.identity.principal import Principal
 
 MAX_CREDENTIAL_BYTES = 16 * 1024
+#: Keys whose last good secret is remembered; past this the memory starts afresh.
+MAX_VERIFIED_KEYS = 10_000
 
 
 def credential_of(headers: Mapping[str, str]) -> str | None:
@@ -34,6 +36,10 @@ class Authenticator:
         self._keys = keys
         self._jwt = JwtVerifier(config.jwt, fetch) if config.jwt else None
         self._demo = {demo.key: demo for demo in config.demo_keys}
+        # key id -> (the record a secret was checked against, that secret). Hashing a secret costs
+        # more than the rest of authentication (OpenSSL's digest set-up, cold on every request);
+        # a key store that changes a key hands out a new record, which forces a new check.
+        self._verified: dict[str, tuple[KeyRecord, str]] = {}
 
     async def start(self) -> None:
         if self._jwt is not None:
@@ -69,10 +75,21 @@ class Authenticator:
     async def _api_key(self, credential: str) -> Principal:
         parts = split_key(credential)
         record = await self._keys.get(parts[0]) if parts and self._keys is not None else None
-        if parts is None or record is None or not secret_matches(record, parts[1]):
+        if parts is None or record is None or not self._secret_matches(record, parts[1]):
             raise AuthenticationError("The API key is not valid.", code="invalid_api_key")
         if record.revoked_at is not None:
             raise AuthenticationError("The API key has been revoked.", code="revoked_api_key")
         if record.expires_at is not None and record.expires_at <= time.time():
             raise AuthenticationError("The API key has expired.", code="expired_api_key")
         return Principal(record.subject, record.roles, record.team, "api_key", key_id=record.key_id)
+
+    def _secret_matches(self, record: KeyRecord, secret: str) -> bool:
+        known = self._verified.get(record.key_id)
+        if known is not None and known[0] is record:
+            return hmac.compare_digest(known[1], secret)
+        if not secret_matches(record, secret):
+            return False
+        if len(self._verified) >= MAX_VERIFIED_KEYS:
+            self._verified.clear()
+        self._verified[record.key_id] = (record, secret)
+        return True

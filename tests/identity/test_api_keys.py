@@ -339,7 +339,43 @@ async def test_the_authenticator_compares_a_wrong_secret_with_compare_digest(
     with pytest.raises(AuthenticationError) as caught:
         await authenticator.authenticate(bearer(other_secret(key)))
     assert caught.value.code == "invalid_api_key"
-    assert digests == [record.digest]
+    # The key's good secret is remembered after the first check: the wrong one is compared with it.
+    wrong = split_key(other_secret(key))
+    assert wrong is not None
+    assert digests == [wrong[1]]
+
+
+async def test_a_verified_secret_is_not_hashed_again_until_its_record_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileKeyStore(tmp_path / "keys.json")
+    key, record = new_key("alice", "platform", ("developer",))
+    store.put_now(record)
+
+    async def no_fetch(url: str, deadline: float, max_bytes: int) -> bytes:
+        raise AssertionError("no fetch expected")
+
+    hashed: list[str] = []
+
+    def counting(record: KeyRecord, secret: str) -> bool:
+        hashed.append(secret)
+        return secret_matches(record, secret)
+
+    monkeypatch.setattr("gateway.identity.authenticator.secret_matches", counting)
+    authenticator = Authenticator(AuthConfig(key_file=str(store.path)), store, no_fetch)
+    for _ in range(3):
+        assert (await authenticator.authenticate(bearer(key))).key_id == record.key_id
+    assert len(hashed) == 1
+    with pytest.raises(AuthenticationError):
+        await authenticator.authenticate(bearer(other_secret(key)))
+    assert len(hashed) == 1  # refused by comparing with the remembered secret
+    # A changed record (here: revoked by another process) is a new object: checked afresh, then refused.
+    store.put_now(record.revoked())
+    monkeypatch.setattr("gateway.identity.keystore.RECHECK_SECONDS", 0.0)
+    with pytest.raises(AuthenticationError) as caught:
+        await authenticator.authenticate(bearer(key))
+    assert caught.value.code == "revoked_api_key"
+    assert len(hashed) == 2
 
 
 def test_records_hold_a_salted_digest_and_public_views_hold_neither(tmp_path: Path) -> None:
