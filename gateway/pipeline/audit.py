@@ -135,7 +135,7 @@ class Audit:
         if reply.stream is not None:
             reply.stream = AuditedStream(self._log, exchange, wall, reply)
             return reply
-        await self._write(self._build(exchange, wall, reply.status, None, "ok", completion_texts(reply.body)))
+        await self._write(self._build(exchange, wall, reply.status, None, "ok", reply.body))
         return reply
 
     def _build(
@@ -145,8 +145,9 @@ class Audit:
         status: int | None,
         error: tuple[str, str | None] | None,
         outcome: str,
-        answer: list[str] | None = None,
+        body: Any = None,
     ) -> dict[str, Any]:
+        content = self._log.content_for(exchange.principal)
         return request_record(
             exchange,
             wall=wall,
@@ -155,8 +156,9 @@ class Audit:
             error=error,
             outcome=outcome,
             stream=exchange.chat.stream if exchange.chat is not None else False,
-            content=self._log.content_for(exchange.principal),
-            answer=answer or (),
+            content=content,
+            # The answer's texts are looked for only when the caller's team captures content.
+            answer=completion_texts(body) if content is not None and body is not None else (),
         )
 
     async def _write(self, record: dict[str, Any]) -> None:
