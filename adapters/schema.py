@@ -17,9 +17,24 @@ from adapters.errors import InvalidRequest
 from adapters.types import ChatRequest, EmbeddingsRequest, Message
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+#: Roles whose message needs no check beyond string content (tool messages need an id, assistants may call tools).
+_PLAIN_ROLES = frozenset({"system", "developer", "user"})
 _PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 _MAX_N = 128
 _MAX_STOP = 4
+#: Optional numeric fields and their bounds (low, high; None: no upper bound).
+_NUMBERS: dict[str, tuple[float, float]] = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
+_INTEGERS: dict[str, tuple[int, int | None]] = {
+    "max_tokens": (1, None),
+    "max_completion_tokens": (1, None),
+    "n": (1, _MAX_N),
+    "seed": (-(2**63), 2**63 - 1),
+}
 
 
 def load_json_object(raw: bytes) -> dict[str, Any]:
@@ -102,18 +117,26 @@ def _check_messages(messages: Any) -> list[Message]:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty list.", param="messages")
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"'{where}' must be an object.", param=where)
-        role = message.get("role")
-        if role not in _ROLES:
-            raise InvalidRequest(f"'{where}.role' must be one of {sorted(_ROLES)}.", param=f"{where}.role")
-        _check_content(message.get("content"), f"{where}.content", role)
-        if role == "assistant" and message.get("tool_calls") is not None:
-            _check_tool_calls(message["tool_calls"], f"{where}.tool_calls")
-        if role == "tool":
-            _require_str(message.get("tool_call_id"), f"{where}.tool_call_id")
+        # The common message (a known role, text content) is accepted before any field name is formatted.
+        if isinstance(message, dict):
+            role = message.get("role")
+            if role in _PLAIN_ROLES and isinstance(message.get("content"), str):
+                continue
+        _check_message(message, f"messages[{i}]")
     return cast(list[Message], messages)
+
+
+def _check_message(message: Any, where: str) -> None:
+    if not isinstance(message, dict):
+        raise InvalidRequest(f"'{where}' must be an object.", param=where)
+    role = message.get("role")
+    if role not in _ROLES:
+        raise InvalidRequest(f"'{where}.role' must be one of {sorted(_ROLES)}.", param=f"{where}.role")
+    _check_content(message.get("content"), f"{where}.content", role)
+    if role == "assistant" and message.get("tool_calls") is not None:
+        _check_tool_calls(message["tool_calls"], f"{where}.tool_calls")
+    if role == "tool":
+        _require_str(message.get("tool_call_id"), f"{where}.tool_call_id")
 
 
 def _check_tools(body: dict[str, Any]) -> None:
@@ -185,14 +208,12 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     include_usage = bool(options and options.get("include_usage"))
-    _optional_number(body, "temperature", 0, 2)
-    _optional_number(body, "top_p", 0, 1)
-    _optional_number(body, "presence_penalty", -2, 2)
-    _optional_number(body, "frequency_penalty", -2, 2)
-    _optional_int(body, "max_tokens", 1)
-    _optional_int(body, "max_completion_tokens", 1)
-    _optional_int(body, "n", 1, _MAX_N)
-    _optional_int(body, "seed", -(2**63), 2**63 - 1)
+    for key, (low, high) in _NUMBERS.items():
+        if body.get(key) is not None:
+            _optional_number(body, key, low, high)
+    for key, (lowest, highest) in _INTEGERS.items():
+        if body.get(key) is not None:
+            _optional_int(body, key, lowest, highest)
     _check_stop(body)
     _check_tools(body)
     _check_response_format(body)
