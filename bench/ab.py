@@ -1,0 +1,143 @@
+"""A/B: CPU per request of gateway variants, measured side by side in alternating runs.
+
+    .venv/bin/python bench/ab.py before=/tmp/gateway-main after=.
+    .venv/bin/python bench/ab.py ack-write=. ack-fsync=.@bench/gateway-ack-fsync.yaml aiohttp-proxy
+
+A variant is ``NAME=CHECKOUT[@CONFIG]``: the gateway of that checkout (another
+commit's worktree, say; it runs on this project's virtual environment), served
+with that configuration (default ``bench/gateway.yaml``), or ``aiohttp-proxy``,
+the bare pass-through the CPU target is measured against. Every variant runs
+at once, each its own process pinned to the server core, all idle but one: the
+runs alternate between them (a few seconds of wrk each, one connection by
+default), so a machine whose speed drifts during the session drifts for all of
+them. A single run's CPU per request moves by 3-5 % on this VM, and a full
+``run.py`` measures each cell once; the median of several alternating runs
+tells changes of 2 % apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchlib import load, procs, setup
+from benchlib.targets import BENCH, FAST_MODEL, PROJECT_PYTHON, Context, ensure_gateway_key, gateway_env
+
+LOAD_CORE, SERVER_CORE = 0, 1
+#: Runs the gateway of the checkout named by the first argument, on this environment's packages.
+LAUNCHER = "import sys; sys.path.insert(0, sys.argv.pop(1)); from gateway.cli import main; raise SystemExit(main())"
+
+
+@dataclass
+class Variant:
+    name: str
+    checkout: Path | None  # None: the bare aiohttp pass-through
+    config: Path
+    server: procs.Server | None = None
+    port: int = field(default_factory=procs.free_port)
+    cpu_ms: list[float] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)
+
+
+def parse_variant(text: str) -> Variant:
+    if text == "aiohttp-proxy":
+        return Variant(text, None, Path())
+    name, sep, rest = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"ab.py: a variant is NAME=CHECKOUT[@CONFIG] or aiohttp-proxy, not {text!r}")
+    checkout, _, config = rest.partition("@")
+    path = Path(checkout).resolve()
+    if not (path / "gateway" / "cli.py").is_file():
+        raise SystemExit(f"ab.py: {path} is not a checkout of this project")
+    return Variant(name, path, Path(config or BENCH / "gateway.yaml").resolve())
+
+
+def launch(variant: Variant, context: Context) -> procs.Server:
+    if variant.checkout is None:
+        command = [str(PROJECT_PYTHON), str(BENCH / "proxies" / "aiohttp_proxy.py"), "--port", str(variant.port),
+                   "--upstream", context.upstream_url]
+        server = procs.start(variant.name, command, core=SERVER_CORE, log_dir=context.log_dir)
+        procs.wait_ready(server, f"http://127.0.0.1:{variant.port}/healthz")
+        return server
+    _, env = gateway_env(context)
+    # Each variant its own working directory: its own audit trail, and its checkout's policies/.
+    run_dir = context.log_dir.parent / "ab" / variant.name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    (run_dir / "policies").symlink_to(variant.checkout / "policies")
+    command = [str(PROJECT_PYTHON), "-c", LAUNCHER, str(variant.checkout), "serve", "--config", str(variant.config),
+               "--port", str(variant.port), "--workers", "1"]
+    server = procs.start(variant.name, command, core=SERVER_CORE, log_dir=context.log_dir, env=env, cwd=run_dir)
+    procs.wait_ready(server, f"http://127.0.0.1:{variant.port}/readyz")
+    return server
+
+
+def measure(variant: Variant, body: Path, headers: dict[str, str], args: argparse.Namespace) -> tuple[float, float]:
+    assert variant.server is not None
+    url = f"http://127.0.0.1:{variant.port}/v1/chat/completions"
+    before = procs.cpu_seconds([variant.server.pid])
+    result = load.wrk(url, body, connections=args.conns, seconds=args.seconds, headers=headers, core=LOAD_CORE)
+    used = procs.cpu_seconds([variant.server.pid]) - before
+    if result.error_count:
+        raise RuntimeError(f"{variant.name}: {result.errors} errors:\n{variant.server.tail()}")
+    return 1000 * used / max(result.requests, 1), result.rps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="+", help="NAME=CHECKOUT[@CONFIG] or aiohttp-proxy")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of one run")
+    parser.add_argument("--conns", type=int, default=1)
+    parser.add_argument("--mode", choices=("json", "stream"), default="json")
+    args = parser.parse_args()
+    variants = [parse_variant(v) for v in args.variants]
+    if len({v.name for v in variants}) != len(variants):
+        raise SystemExit("ab.py: variant names must differ")
+    setup.check_tools(need_go=False)
+    binaries = setup.build_go()
+    log_dir = setup.BUILD / "logs"
+    upstream_port = procs.free_port()
+    upstream = procs.start("ab-upstream", [str(binaries["fakeupstream"]), "-addr", f"127.0.0.1:{upstream_port}"],
+                           core=LOAD_CORE, log_dir=log_dir, env={"GOMAXPROCS": "1"})
+    url = f"http://127.0.0.1:{upstream_port}/v1"
+    context = Context(url, url, {"fast": upstream.pid}, SERVER_CORE, log_dir, BENCH / "gateway.yaml", None)
+    body = load.body_files(setup.BUILD / "bodies", [FAST_MODEL])[(FAST_MODEL, args.mode == "stream")]
+    try:
+        procs.wait_ready(upstream, f"{url.removesuffix('/v1')}/healthz")
+        ensure_gateway_key(context)
+        headers = {"Authorization": f"Bearer {context.gateway_key}"}
+        for variant in variants:
+            variant.server = launch(variant, context)
+        for variant in variants:  # warm-up
+            measure(variant, body, headers, argparse.Namespace(**{**vars(args), "seconds": 2}))
+        for round_ in range(1, args.rounds + 1):
+            cells = []
+            for variant in variants:
+                cpu_ms, rps = measure(variant, body, headers, args)
+                variant.cpu_ms.append(cpu_ms)
+                variant.rps.append(rps)
+                cells.append(f"{variant.name} {cpu_ms:.3f}")
+            print(f"round {round_}: " + "  ".join(cells), flush=True)
+    finally:
+        for variant in variants:
+            if variant.server is not None:
+                procs.stop(variant.server)
+        procs.stop(upstream)
+    first = statistics.median(variants[0].cpu_ms)
+    print(f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} alternating runs "
+          f"of {args.seconds:g} s:\n")
+    print("| variant | CPU ms/request | range | RPS | ÷ first |")
+    print("|---|---:|---:|---:|---:|")
+    for variant in variants:
+        median = statistics.median(variant.cpu_ms)
+        print(f"| {variant.name} | {median:.3f} | {min(variant.cpu_ms):.3f}-{max(variant.cpu_ms):.3f} "
+              f"| {statistics.median(variant.rps):,.0f} | {median / first:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
