@@ -119,6 +119,25 @@ def test_oversized_chunked_body_is_413(echo_gateway: str) -> None:
     _assert_error(httpx.post(headers=AUTH, url=f"{echo_gateway}/v1/chat/completions", content=chunks()), 413)
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response: its head and body may arrive in separate segments."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _content_length(answer):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def _content_length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def test_slow_client_body_is_cut_off_with_408(echo_gateway: str) -> None:
     host, port = echo_gateway.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
@@ -128,7 +147,7 @@ def test_slow_client_body_is_cut_off_with_408(echo_gateway: str) -> None:
             b'Content-Length: 100\r\n\r\n{"model":'
         )
         started = time.monotonic()
-        answer = sock.recv(65536)
+        answer = _read_response(sock)
         waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
     assert b"request_timeout" in answer
