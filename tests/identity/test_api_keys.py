@@ -316,9 +316,8 @@ def test_compare_digest_is_what_decides(monkeypatch: pytest.MonkeyPatch) -> None
     assert secret_matches(record, wrong)
 
 
-async def test_the_authenticator_compares_a_wrong_secret_with_compare_digest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _stored_key(tmp_path: Path) -> tuple[FileKeyStore, str, KeyRecord, Authenticator]:
+    """A key in a file store, and an authenticator over that store (no JWT, so no fetches)."""
     store = FileKeyStore(tmp_path / "keys.json")
     key, record = new_key("alice", "platform", ("developer",))
     store.put_now(record)
@@ -326,7 +325,13 @@ async def test_the_authenticator_compares_a_wrong_secret_with_compare_digest(
     async def no_fetch(url: str, deadline: float, max_bytes: int) -> bytes:
         raise AssertionError("no fetch expected")
 
-    authenticator = Authenticator(AuthConfig(key_file=str(store.path)), store, no_fetch)
+    return store, key, record, Authenticator(AuthConfig(key_file=str(store.path)), store, no_fetch)
+
+
+async def test_the_authenticator_compares_a_wrong_secret_with_compare_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key, record, authenticator = _stored_key(tmp_path)
     assert (await authenticator.authenticate(bearer(key))).key_id == record.key_id
     digests: list[Any] = []
     real = hmac.compare_digest
@@ -348,13 +353,6 @@ async def test_the_authenticator_compares_a_wrong_secret_with_compare_digest(
 async def test_a_verified_secret_is_not_hashed_again_until_its_record_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FileKeyStore(tmp_path / "keys.json")
-    key, record = new_key("alice", "platform", ("developer",))
-    store.put_now(record)
-
-    async def no_fetch(url: str, deadline: float, max_bytes: int) -> bytes:
-        raise AssertionError("no fetch expected")
-
     hashed: list[str] = []
 
     def counting(record: KeyRecord, secret: str) -> bool:
@@ -362,7 +360,7 @@ async def test_a_verified_secret_is_not_hashed_again_until_its_record_changes(
         return secret_matches(record, secret)
 
     monkeypatch.setattr("gateway.identity.authenticator.secret_matches", counting)
-    authenticator = Authenticator(AuthConfig(key_file=str(store.path)), store, no_fetch)
+    store, key, record, authenticator = _stored_key(tmp_path)
     for _ in range(3):
         assert (await authenticator.authenticate(bearer(key))).key_id == record.key_id
     assert len(hashed) == 1
