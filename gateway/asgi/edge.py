@@ -67,15 +67,21 @@ class BodyDeadlines:
         self._waiting: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, task: asyncio.Task[object], deadline: float) -> None:
         self._waiting[task] = deadline
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.resolution, self._sweep)
+        if self._timer is None or self._loop is not task.get_loop():
+            if self._loop is not task.get_loop():
+                # An app served again on a new loop: what was left from the old one can never end.
+                self._loop = task.get_loop()
+                self._waiting = {t: d for t, d in self._waiting.items() if t.get_loop() is self._loop}
+                self._expired.clear()
+            self._timer = self._loop.call_later(self.resolution, self._sweep)
 
     def release(self, task: asyncio.Task[object]) -> bool:
         """Stop watching ``task``; True when this sweeper cancelled it because its time was up."""
-        del self._waiting[task]
+        self._waiting.pop(task, None)
         if task in self._expired:
             self._expired.discard(task)
             return True
@@ -88,8 +94,8 @@ class BodyDeadlines:
             if deadline <= now and task not in self._expired:
                 self._expired.add(task)
                 task.cancel()
-        if self._waiting:
-            self._timer = asyncio.get_running_loop().call_later(self.resolution, self._sweep)
+        if self._waiting and self._loop is not None:
+            self._timer = self._loop.call_later(self.resolution, self._sweep)
 
 
 class Edge:
