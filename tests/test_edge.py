@@ -67,7 +67,8 @@ async def test_a_body_that_never_arrives_is_answered_408_in_time() -> None:
 async def test_a_body_that_is_there_is_read_and_nothing_stays_watched() -> None:
     edge = _edge()
     assert _status_and_body(await _serve(edge, _at_once)) == (200, b"0123456789")
-    assert not edge.deadlines._waiting and not edge.deadlines._expired
+    assert not edge.deadlines._waiting
+    assert not edge.deadlines._expired
 
 
 async def test_a_cancellation_from_elsewhere_is_not_turned_into_a_408() -> None:
