@@ -12,14 +12,15 @@ from typing import Any
 from starlette.routing import Route, Router
 
 from gateway.asgi.access_log import AccessLog
-from gateway.asgi.edge import Edge
+from gateway.asgi.edge import Edge, request_id_of
 from gateway.asgi.types import ASGIApp, Receive, Scope, Send
 from gateway.config import GatewayConfig, load_config
 from gateway.endpoints.audit_pages import audit_routes
 from gateway.endpoints.health import Healthz, Readyz
 from gateway.endpoints.operations import KeysEndpoint, OperationEndpoint
-from gateway.errors import NotFoundError
+from gateway.errors import GatewayError, NotFoundError
 from gateway.logs import setup_logging
+from gateway.pipeline import audit as audit_stage
 from gateway.runtime import build_runtime
 from gateway.state import AppState
 
@@ -28,6 +29,8 @@ log = logging.getLogger("gateway")
 CONFIG_ENV = "GATEWAY_CONFIG"
 #: Allocations (minus deallocations) between two young-generation collections; CPython's default is 700.
 GEN0_THRESHOLD = 20_000
+#: The longest request path an audit record of a refused request keeps.
+MAX_RECORDED_PATH = 1024
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,9 +87,32 @@ def create_app(config: GatewayConfig) -> ASGIApp:
             if access_log is not None:
                 access_log.flush()
 
+    async def record_refusal(scope: Scope, error: GatewayError, wall: float, started: float) -> None:
+        runtime = state.runtime
+        if runtime is None or runtime.audit is None:
+            return
+        client = scope.get("client")
+        await audit_stage.record_refusal(
+            runtime.audit,
+            request_id=request_id_of(scope),
+            client=client[0] if client else "",
+            method=scope["method"],
+            path=scope["path"][:MAX_RECORDED_PATH],
+            wall=wall,
+            started=started,
+            status=error.status,
+            error=(error.type, error.code),
+        )
+
     server = config.server
     router = Router(routes=_routes(state), default=_not_found, lifespan=lifespan)
-    return Edge(router, access_log=access_log, max_body_bytes=server.max_body_bytes, body_timeout=server.body_timeout)
+    return Edge(
+        router,
+        access_log=access_log,
+        max_body_bytes=server.max_body_bytes,
+        body_timeout=server.body_timeout,
+        refused=record_refusal,
+    )
 
 
 def app_from_env() -> ASGIApp:

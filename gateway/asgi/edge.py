@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 from gateway.asgi.access_log import AccessLog
 from gateway.asgi.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +43,10 @@ def new_request_id() -> str:
 
 def request_id_of(scope: Scope) -> str:
     return str(scope["state"]["request_id"])
+
+
+#: Set in ``scope["state"]`` once a request is in the hands of a pipeline, whose audit stage records it.
+AUDITED = "audited"
 
 
 async def send_error(send: Send, error: GatewayError) -> None:
@@ -98,18 +103,32 @@ class BodyDeadlines:
             self._timer = self._loop.call_later(self.resolution, self._sweep)
 
 
+#: Records a request refused before any stage saw it: ``(scope, error, arrival wall time, arrival perf_counter)``.
+Refused = Callable[[Scope, GatewayError, float, float], Awaitable[None]]
+
+
 class Edge:
-    def __init__(self, app: ASGIApp, *, access_log: AccessLog | None, max_body_bytes: int, body_timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: AccessLog | None,
+        max_body_bytes: int,
+        body_timeout: float,
+        refused: Refused | None = None,
+    ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_body_bytes = max_body_bytes
         self.deadlines = BodyDeadlines(body_timeout)
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        wall = time.time()
         request_id = None
         declared = None
         for name, value in scope["headers"]:
@@ -165,17 +184,28 @@ class Edge:
         except GatewayError as exc:
             if status:
                 raise
+            await self._record_refusal(scope, exc, wall, started)
             await send_error(send_with_id, exc)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if status:
                 raise
             failure = GatewayError(f"The gateway failed to handle the request (request id {request_id}).")
+            await self._record_refusal(scope, failure, wall, started)
             await send_error(send_with_id, failure)
         finally:
             if self.access_log is not None:
                 milliseconds = (time.perf_counter() - started) * 1000
                 self.access_log.write(scope["method"], scope["path"], status, milliseconds, request_id)
+
+    async def _record_refusal(self, scope: Scope, error: GatewayError, wall: float, started: float) -> None:
+        """Audit an error answered here for a request no stage recorded (the audit stage marks those it owns)."""
+        if self.refused is None or scope["state"].get(AUDITED):
+            return
+        try:
+            await self.refused(scope, error, wall, started)
+        except Exception:
+            log.exception("could not record the refused request %s", scope["state"].get("request_id"))
 
     def _check_declared_length(self, value: bytes) -> None:
         """A declared ``content-length`` over the cap is refused before a byte is read."""

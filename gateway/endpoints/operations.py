@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl
 
-from gateway.asgi.edge import request_id_of
+from gateway.asgi.edge import AUDITED, request_id_of
 from gateway.asgi.types import Receive, Scope, Send
 from gateway.endpoints.respond import send_json, send_stream
 from gateway.errors import MethodNotAllowedError, UpstreamUnavailableError
@@ -70,6 +70,7 @@ class OperationEndpoint:
             resource_id=scope.get("path_params", {}).get("id"),
             query=dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {},
         )
+        scope["state"][AUDITED] = True  # from here on the chain's audit stage records the request
         reply = await runtime.chains[self.operation](exchange)
         if reply.stream is not None:
             include_usage = exchange.chat.include_usage if exchange.chat is not None else False

@@ -171,6 +171,38 @@ class Audit:
             raise _unavailable(exc) from None
 
 
+#: The ``operation`` of a request refused before it reached one (unknown path, wrong method,
+#: a body too large or too slow): its record carries ``http`` (method and path) instead.
+REFUSED = "refused"
+
+
+async def record_refusal(
+    log: AuditLog,
+    *,
+    request_id: str,
+    client: str,
+    method: str,
+    path: str,
+    wall: float,
+    started: float,
+    status: int,
+    error: tuple[str, str | None],
+) -> None:
+    """Record a request the edge refused before any stage saw it, before the refusal is sent."""
+    exchange = Exchange(request_id=request_id, operation=REFUSED, body=b"", headers={}, client=client, started=started)
+    record = request_record(
+        exchange, wall=wall, ended=time.perf_counter(), status=status, error=error, outcome="error", stream=False
+    )
+    record["http"] = {"method": method, "path": path}
+    try:
+        pending = log.write(record)
+        if pending is not None:
+            await asyncio.shield(pending)
+    except AuditWriteError:
+        # The refusal is sent all the same: no model was called, and the writer has logged the failure.
+        return
+
+
 def create(runtime: Runtime) -> Audit:
     assert runtime.audit is not None, "build_runtime must create the audit log"
     return Audit(runtime.audit)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -98,6 +100,49 @@ def test_denials_and_failures_are_recorded_then_answered(audited_gateway: Start,
     assert (second["status"], second["error"]["type"], second["attempts"]) == (403, "permission_error", [])
     assert records[unknown.headers["x-request-id"]]["error"]["type"] == "not_found_error"
     assert records[invalid.headers["x-request-id"]]["status"] == 400
+
+
+def test_requests_refused_before_any_stage_are_recorded_then_answered(
+    audited_document: dict[str, Any], start_gateway: Callable[[dict[str, Any]], str], trail: Path
+) -> None:
+    document = {key: value for key, value in audited_document.items() if key != "_capture_file"}
+    document["server"] = {**document.get("server", {}), "max_body_bytes": 4096, "body_timeout": 0.5}
+    url = start_gateway(document)
+    unknown_path = httpx.get(f"{url}/v1/nothing-here%0Aforged", headers=AUTH)
+    wrong_method = httpx.get(f"{url}/v1/chat/completions", headers=AUTH)
+    too_large = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 5000, headers=AUTH)
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        late = sock.recv(65536)
+    late_id = re.search(rb"x-request-id: (\S+)", late)
+    assert late_id is not None
+    assert [r.status_code for r in (unknown_path, wrong_method, too_large)] == [404, 405, 413]
+    records = trail_records(trail)
+    refused = {
+        name: records[request_id]
+        for name, request_id in (
+            ("404", unknown_path.headers["x-request-id"]),
+            ("405", wrong_method.headers["x-request-id"]),
+            ("413", too_large.headers["x-request-id"]),
+            ("408", late_id.group(1).decode()),
+        )
+    }
+    for name, record in refused.items():
+        assert record["operation"] == "refused", name
+        assert record["status"] == int(name)
+        assert record["outcome"] == "error"
+        assert (record["principal"], record["decision"], record["attempts"]) == (None, None, [])
+    assert refused["404"]["http"] == {"method": "GET", "path": "/v1/nothing-here\nforged"}
+    assert refused["404"]["error"] == {"type": "not_found_error", "code": "unknown_url"}
+    assert refused["413"]["error"]["code"] == "request_too_large"
+    assert refused["408"]["error"]["code"] == "request_timeout"
+    assert refused["405"]["http"] == {"method": "GET", "path": "/v1/chat/completions"}
+    # A request that reached the pipeline is recorded once, by its audit stage, not again here.
+    denied = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+    assert denied.status_code == 401
+    lines = [line for line in trail_lines(trail) if line.get("request_id") == denied.headers["x-request-id"]]
+    assert [line["operation"] for line in lines] == ["chat.completions"]
 
 
 def test_a_client_that_leaves_mid_stream_is_recorded_as_cancelled(
