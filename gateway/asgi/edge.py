@@ -128,7 +128,6 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        wall = time.time()
         request_id = None
         declared = None
         for name, value in scope["headers"]:
@@ -184,24 +183,26 @@ class Edge:
         except GatewayError as exc:
             if status:
                 raise
-            await self._record_refusal(scope, exc, wall, started)
+            await self._record_refusal(scope, exc, started)
             await send_error(send_with_id, exc)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if status:
                 raise
             failure = GatewayError(f"The gateway failed to handle the request (request id {request_id}).")
-            await self._record_refusal(scope, failure, wall, started)
+            await self._record_refusal(scope, failure, started)
             await send_error(send_with_id, failure)
         finally:
             if self.access_log is not None:
                 milliseconds = (time.perf_counter() - started) * 1000
                 self.access_log.write(scope["method"], scope["path"], status, milliseconds, request_id)
 
-    async def _record_refusal(self, scope: Scope, error: GatewayError, wall: float, started: float) -> None:
+    async def _record_refusal(self, scope: Scope, error: GatewayError, started: float) -> None:
         """Audit an error answered here for a request no stage recorded (the audit stage marks those it owns)."""
         if self.refused is None or scope["state"].get(AUDITED):
             return
+        # The arrival's wall time, derived only for the rare refusal rather than read for every request.
+        wall = time.time() - (time.perf_counter() - started)
         try:
             await self.refused(scope, error, wall, started)
         except Exception:

@@ -163,12 +163,17 @@ class Audit:
 
     async def _write(self, record: dict[str, Any]) -> None:
         try:
-            pending = self._log.write(record)
-            if pending is not None:
-                # Shielded: if this request is cancelled meanwhile, the record is still written.
-                await asyncio.shield(pending)
+            await _acknowledged(self._log, record)
         except AuditWriteError as exc:
             raise _unavailable(exc) from None
+
+
+async def _acknowledged(log: AuditLog, record: dict[str, Any]) -> None:
+    """Write ``record`` and wait until ``audit.ack`` lets its reply go (raises ``AuditWriteError``)."""
+    pending = log.write(record)
+    if pending is not None:
+        # Shielded: if the request is cancelled meanwhile, the record is still written.
+        await asyncio.shield(pending)
 
 
 #: The ``operation`` of a request refused before it reached one (unknown path, wrong method,
@@ -195,9 +200,7 @@ async def record_refusal(
     )
     record["http"] = {"method": method, "path": path}
     try:
-        pending = log.write(record)
-        if pending is not None:
-            await asyncio.shield(pending)
+        await _acknowledged(log, record)
     except AuditWriteError:
         # The refusal is sent all the same: no model was called, and the writer has logged the failure.
         return
