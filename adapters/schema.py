@@ -56,16 +56,14 @@ def _require_str(value: Any, param: str, *, allow_empty: bool = False) -> str:
     return value
 
 
-def _optional_number(body: dict[str, Any], key: str, low: float, high: float) -> None:
-    value = body.get(key)
+def _optional_number(value: Any, key: str, low: float, high: float) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise InvalidRequest(f"'{key}' must be a number between {low:g} and {high:g}.", param=key)
 
 
-def _optional_int(body: dict[str, Any], key: str, low: int, high: int | None = None) -> None:
-    value = body.get(key)
+def _optional_int(value: Any, key: str, low: int, high: int | None = None) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
@@ -209,11 +207,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     include_usage = bool(options and options.get("include_usage"))
     for key, (low, high) in _NUMBERS.items():
-        if body.get(key) is not None:
-            _optional_number(body, key, low, high)
+        _optional_number(body.get(key), key, low, high)
     for key, (lowest, highest) in _INTEGERS.items():
-        if body.get(key) is not None:
-            _optional_int(body, key, lowest, highest)
+        _optional_int(body.get(key), key, lowest, highest)
     _check_stop(body)
     _check_tools(body)
     _check_response_format(body)
@@ -256,7 +252,7 @@ def parse_embeddings_request(raw: bytes) -> EmbeddingsRequest:
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
-    _optional_int(body, "dimensions", 1)
+    _optional_int(body.get("dimensions"), "dimensions", 1)
     return EmbeddingsRequest(
         body=body, model=model, inputs=inputs, encoding_format=fmt, dimensions=body.get("dimensions")
     )
