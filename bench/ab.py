@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchlib import load, procs, setup
-from benchlib.targets import BENCH, FAST_MODEL, PROJECT_PYTHON, Context, ensure_gateway_key, gateway_env
+from benchlib.targets import (
+    BENCH,
+    FAST_MODEL,
+    PROJECT_PYTHON,
+    Context,
+    all_targets,
+    ensure_gateway_key,
+    gateway_env,
+)
 
 LOAD_CORE, SERVER_CORE = 0, 1
 #: Runs the gateway of the checkout named by the first argument, on this environment's packages.
@@ -56,11 +64,10 @@ def parse_variant(text: str) -> Variant:
 
 
 def launch(variant: Variant, context: Context) -> procs.Server:
-    if variant.checkout is None:
-        command = [str(PROJECT_PYTHON), str(BENCH / "proxies" / "aiohttp_proxy.py"), "--port", str(variant.port),
-                   "--upstream", context.upstream_url]
-        server = procs.start(variant.name, command, core=SERVER_CORE, log_dir=context.log_dir)
-        procs.wait_ready(server, f"http://127.0.0.1:{variant.port}/healthz")
+    if variant.checkout is None:  # the reference, started as run.py starts it
+        proxy = next(target for target in all_targets() if target.name == variant.name)
+        server = proxy.launch(context, variant.port)
+        assert server is not None
         return server
     _, env = gateway_env(context)
     # Each variant its own working directory: its own audit trail, and its checkout's policies/.
