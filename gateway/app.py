@@ -13,6 +13,7 @@ from starlette.routing import Route, Router
 
 from gateway.asgi.access_log import AccessLog
 from gateway.asgi.edge import Edge, request_id_of
+from gateway.asgi.routes import Routes
 from gateway.asgi.types import ASGIApp, Receive, Scope, Send
 from gateway.config import GatewayConfig, load_config
 from gateway.endpoints.audit_pages import audit_routes
@@ -107,7 +108,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
     server = config.server
     router = Router(routes=_routes(state), default=_not_found, lifespan=lifespan)
     return Edge(
-        router,
+        Routes(router),
         access_log=access_log,
         max_body_bytes=server.max_body_bytes,
         body_timeout=server.body_timeout,
