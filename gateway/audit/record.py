@@ -12,10 +12,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from gateway.audit.capture import Redactor
 from gateway.exchange import Exchange
+
+if TYPE_CHECKING:
+    from gateway.identity.principal import Principal
+    from gateway.policy.decision import Decision
 
 VERSION = 1
 
@@ -42,7 +48,8 @@ def utc_iso(timestamp: float) -> str:
 
 
 def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
+    # Microseconds rounded half up, as milliseconds: round(x, 3) formats the float as a string.
+    return None if seconds is None else math.floor(seconds * 1_000_000 + 0.5) / 1000
 
 
 def _text(content: Any) -> str:
@@ -85,6 +92,61 @@ def completion_texts(body: Any) -> list[str]:
     return [_text(choice.get("message", {}).get("content")) for choice in body.get("choices", [])]
 
 
+#: Recent principals and decisions with their serialised record parts. Both are immutable and
+#: reused across requests (the authenticator keeps a key's principal, the policy engine caches its
+#: decisions), so each is serialised once; the value holds the object, which keeps its id unique.
+_PARTS: dict[int, tuple[object, orjson.Fragment]] = {}
+_MAX_PARTS = 4096
+
+
+def _principal_part(principal: Principal) -> orjson.Fragment:
+    known = _PARTS.get(id(principal))
+    if known is not None and known[0] is principal:
+        return known[1]
+    part = _fragment(
+        {
+            "subject": principal.subject,
+            "roles": list(principal.roles),
+            "team": principal.team,
+            "method": principal.method,
+            "key_id": principal.key_id,
+            "issuer": principal.issuer,
+            "delegation": list(principal.delegation),
+        }
+    )
+    _remember(principal, part)
+    return part
+
+
+def _decision_part(decision: Decision) -> orjson.Fragment:
+    known = _PARTS.get(id(decision))
+    if known is not None and known[0] is decision:
+        return known[1]
+    part = _fragment(
+        {
+            "allowed": decision.allowed,
+            "action": decision.action,
+            "resource": decision.resource,
+            "domain": decision.domain,
+            "policy_version": decision.policy_version,
+            "rule": decision.rule,
+        }
+    )
+    _remember(decision, part)
+    return part
+
+
+def _fragment(value: dict[str, Any]) -> orjson.Fragment:
+    # Sorted keys: the chain hashes the canonical (key-sorted) text, which a fragment is copied into as it is.
+    return orjson.Fragment(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+
+
+def _remember(owner: object, part: orjson.Fragment) -> None:
+    if len(_PARTS) >= _MAX_PARTS:
+        _PARTS.clear()
+    _PARTS[id(owner)] = (owner, part)
+
+
 def request_record(
     exchange: Exchange,
     *,
@@ -115,17 +177,7 @@ def request_record(
         "request_id": exchange.request_id,
         "operation": exchange.operation,
         "client": exchange.client,
-        "principal": None
-        if principal is None
-        else {
-            "subject": principal.subject,
-            "roles": list(principal.roles),
-            "team": principal.team,
-            "method": principal.method,
-            "key_id": principal.key_id,
-            "issuer": principal.issuer,
-            "delegation": list(principal.delegation),
-        },
+        "principal": None if principal is None else _principal_part(principal),
         "model": exchange.model,
         "provider": last.provider if last is not None else None,
         "deployment": last.model if last is not None else None,
@@ -139,16 +191,7 @@ def request_record(
             }
             for a in attempts
         ],
-        "decision": None
-        if decision is None
-        else {
-            "allowed": decision.allowed,
-            "action": decision.action,
-            "resource": decision.resource,
-            "domain": decision.domain,
-            "policy_version": decision.policy_version,
-            "rule": decision.rule,
-        },
+        "decision": None if decision is None else _decision_part(decision),
         "pii": None
         if exchange.pii is None
         else [{"type": f.type, "count": f.count, "action": f.action} for f in exchange.pii],

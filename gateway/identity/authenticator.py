@@ -36,10 +36,11 @@ class Authenticator:
         self._keys = keys
         self._jwt = JwtVerifier(config.jwt, fetch) if config.jwt else None
         self._demo = {demo.key: demo for demo in config.demo_keys}
-        # key id -> (the record a secret was checked against, that secret). Hashing a secret costs
-        # more than the rest of authentication (OpenSSL's digest set-up, cold on every request);
-        # a key store that changes a key hands out a new record, which forces a new check.
-        self._verified: dict[str, tuple[KeyRecord, str]] = {}
+        # key id -> (the record a secret was checked against, that secret, its principal). Hashing a
+        # secret costs more than the rest of authentication (OpenSSL's digest set-up, cold on every
+        # request); a key store that changes a key hands out a new record, which forces a new check.
+        # One principal per record also lets the audit trail serialise it once.
+        self._verified: dict[str, tuple[KeyRecord, str, Principal]] = {}
 
     async def start(self) -> None:
         if self._jwt is not None:
@@ -75,21 +76,24 @@ class Authenticator:
     async def _api_key(self, credential: str) -> Principal:
         parts = split_key(credential)
         record = await self._keys.get(parts[0]) if parts and self._keys is not None else None
-        if parts is None or record is None or not self._secret_matches(record, parts[1]):
+        principal = self._principal_if_valid(record, parts[1]) if parts is not None and record is not None else None
+        if principal is None or record is None:
             raise AuthenticationError("The API key is not valid.", code="invalid_api_key")
         if record.revoked_at is not None:
             raise AuthenticationError("The API key has been revoked.", code="revoked_api_key")
         if record.expires_at is not None and record.expires_at <= time.time():
             raise AuthenticationError("The API key has expired.", code="expired_api_key")
-        return Principal(record.subject, record.roles, record.team, "api_key", key_id=record.key_id)
+        return principal
 
-    def _secret_matches(self, record: KeyRecord, secret: str) -> bool:
+    def _principal_if_valid(self, record: KeyRecord, secret: str) -> Principal | None:
+        """The key's principal if ``secret`` is its secret, else None."""
         known = self._verified.get(record.key_id)
         if known is not None and known[0] is record:
-            return hmac.compare_digest(known[1], secret)
+            return known[2] if hmac.compare_digest(known[1], secret) else None
         if not secret_matches(record, secret):
-            return False
+            return None
         if len(self._verified) >= MAX_VERIFIED_KEYS:
             self._verified.clear()
-        self._verified[record.key_id] = (record, secret)
-        return True
+        principal = Principal(record.subject, record.roles, record.team, "api_key", key_id=record.key_id)
+        self._verified[record.key_id] = (record, secret, principal)
+        return principal

@@ -7,7 +7,7 @@ import hmac
 import re
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +374,21 @@ async def test_a_verified_secret_is_not_hashed_again_until_its_record_changes(
         await authenticator.authenticate(bearer(key))
     assert caught.value.code == "revoked_api_key"
     assert len(hashed) == 2
+
+
+async def test_a_key_keeps_one_principal_until_its_record_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, key, record, authenticator = _stored_key(tmp_path)
+    first = await authenticator.authenticate(bearer(key))
+    # The same object each time: the audit trail serialises a principal once, keyed by identity.
+    assert await authenticator.authenticate(bearer(key)) is first
+    rotated = replace(record, roles=("auditor",))
+    store.put_now(rotated)
+    monkeypatch.setattr("gateway.identity.keystore.RECHECK_SECONDS", 0.0)
+    changed = await authenticator.authenticate(bearer(key))
+    assert changed is not first
+    assert changed.roles == ("auditor",)
 
 
 def test_records_hold_a_salted_digest_and_public_views_hold_neither(tmp_path: Path) -> None:
