@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
 
 from adapters.base import HttpRequest
 from adapters.echo import respond as echo_respond
@@ -32,6 +33,8 @@ log = logging.getLogger("gateway.upstream")
 
 #: Largest non-streamed upstream body we accept; protects memory from a broken provider.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Parsed upstream URLs kept per provider (a URL embeds the model name for some providers).
+MAX_PARSED_URLS = 1024
 
 
 @dataclass(slots=True)
@@ -133,14 +136,25 @@ class AiohttpClient:
             # A proxy must not keep provider cookies, and skipping the jar saves work per request.
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        self._urls: dict[str, URL] = {}
 
     async def _request(self, request: HttpRequest) -> aiohttp.ClientResponse:
+        url = self._urls.get(request.url)
+        if url is None:
+            url = self._parsed(request.url)
         try:
             return await self._session.request(
-                request.method, request.url, data=request.body, headers=dict(request.headers), allow_redirects=False
+                request.method, url, data=request.body, headers=request.headers, allow_redirects=False
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _mapped(exc, self._name) from None
+
+    def _parsed(self, url: str) -> URL:
+        # A deployment calls a handful of URLs: parse each once, not on every request.
+        if len(self._urls) >= MAX_PARSED_URLS:
+            self._urls.clear()
+        parsed = self._urls[url] = URL(url)
+        return parsed
 
     async def send(self, request: HttpRequest) -> UpstreamResponse:
         response = await self._request(request)

@@ -180,12 +180,14 @@ class SegmentWriter:
         self.sync()
 
     def _write(self, lines: list[bytes]) -> None:
-        data = b"".join(lines)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self._size += len(data)
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        size = len(data)
+        written = os.write(self._fd, data)
+        if written < size:  # rare: a short write to a regular file (a full disk reports ENOSPC next)
+            view = memoryview(data)
+            while written < size:
+                written += os.write(self._fd, view[written:])
+        self._size += size
         self._outbox.extend(lines)
 
     def _start_segment(self, index: int, prev_segment: str | None, torn: int) -> None:
