@@ -45,6 +45,7 @@ log = logging.getLogger("gateway.audit")
 
 _TICK = 0.25  # seconds between checks for timed checkpoints when idle
 _GAP = 0.0002  # seconds without a new record that end a lingering group commit early
+_POKE_DELAY = 0.001  # seconds from a first unsynced record to waking the sync thread, at least
 
 Waiter = asyncio.Future[None] | concurrent.futures.Future[None] | None
 
@@ -145,13 +146,14 @@ class Writer:
             if not self._syncing:
                 self._poke()
         elif was_clean and not self._syncing:
-            # The sync thread sleeps up to _TICK while nothing is unsynced; make it count the
-            # interval from now. Once per interval at most, not per record, and on the event loop
-            # after this reply is on its way: a thread woken now would only contend for the GIL
-            # with the request it serves.
+            # The sync thread sleeps up to _TICK while nothing is unsynced: wake it when this
+            # record's fsync is due. Once per interval at most, not per record; from the event loop,
+            # and never sooner than _POKE_DELAY: a thread woken at once would preempt the request it
+            # serves and contend for the GIL before the reply is written.
             loop = waiter.get_loop() if isinstance(waiter, asyncio.Future) else _running_loop()
             if loop is not None:
-                loop.call_soon(self._poke_unlocked)
+                due = self._last_sync + self.sync_interval - time.monotonic()
+                loop.call_later(max(_POKE_DELAY, due), self._poke_unlocked)
             else:
                 self._poke()
         return None
