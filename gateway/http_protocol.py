@@ -7,7 +7,8 @@ wake-ups of the client for one small JSON answer. Here the transport holds
 what is written during one step of the event loop and writes it with a
 single call at the end of that step (``call_soon``), so a head and the body
 sent right after it leave together; a stream's later events, sent in later
-steps, are not delayed by more than the rest of the step that sent them.
+steps, are not delayed by more than the rest of the step that sent them. A
+response that is complete is written at once, without waiting for the step to end.
 
 Used by ``gateway serve`` as uvicorn's ``http`` protocol class
 (``gateway.http_protocol:HttpProtocol``), uvicorn's documented extension
@@ -72,5 +73,12 @@ class StepCoalescingTransport:
 
 class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._coalescing = StepCoalescingTransport(transport, self.loop)
         # uvloop's TCPTransport is not an asyncio.Transport subclass, only its duck.
-        super().connection_made(StepCoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        super().connection_made(self._coalescing)  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        # A whole response (a JSON answer's head and body, a stream's last event) need not wait
+        # for the end of the loop step: it leaves now, before the access log and the rest.
+        self._coalescing.flush()
+        super().on_response_complete()

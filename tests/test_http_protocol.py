@@ -9,8 +9,10 @@ from pathlib import Path
 
 import orjson
 import yaml
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
-from gateway.http_protocol import StepCoalescingTransport
+from gateway.http_protocol import HttpProtocol, StepCoalescingTransport
 from tests.conftest import CLIENT_KEY, base_document, write_policy
 from tests.process import GatewayProcess
 
@@ -80,6 +82,27 @@ async def test_close_and_eof_send_what_is_held_first_and_abort_drops_it() -> Non
     transport.abort()
     await asyncio.sleep(0)
     assert real.events == ["abort"]
+
+
+async def test_a_complete_response_leaves_at_once_not_at_the_end_of_the_step() -> None:
+    config = Config(app=_unused_app, http=HttpProtocol, lifespan="off")
+    config.load()
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+    real = RecordingTransport()
+    real.get_extra_info = lambda name, default=None: None  # type: ignore[assignment,method-assign]
+    protocol.connection_made(real)  # type: ignore[arg-type]
+    protocol.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    protocol.transport.write(b"{}")
+    assert real.writes == []  # held while the response is being written
+    protocol.on_response_complete()  # uvicorn's signal that the response is whole
+    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    await asyncio.sleep(0)  # the step's own flush finds nothing left
+    assert len(real.writes) == 1
+    protocol.connection_lost(None)
+
+
+async def _unused_app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not called")
 
 
 def _segments_received(sock: socket.socket) -> int:
