@@ -9,10 +9,10 @@ input inside its JSON string (no newline or quote can end a line or a field).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -97,54 +97,43 @@ def completion_texts(body: Any) -> list[str]:
 #: decisions), so each is serialised once; the value holds the object, which keeps its id unique.
 _PARTS: dict[int, tuple[object, orjson.Fragment]] = {}
 _MAX_PARTS = 4096
+_Owner = TypeVar("_Owner")
 
 
-def _principal_part(principal: Principal) -> orjson.Fragment:
-    known = _PARTS.get(id(principal))
-    if known is not None and known[0] is principal:
+def _principal_fields(principal: Principal) -> dict[str, Any]:
+    return {
+        "subject": principal.subject,
+        "roles": list(principal.roles),
+        "team": principal.team,
+        "method": principal.method,
+        "key_id": principal.key_id,
+        "issuer": principal.issuer,
+        "delegation": list(principal.delegation),
+    }
+
+
+def _decision_fields(decision: Decision) -> dict[str, Any]:
+    return {
+        "allowed": decision.allowed,
+        "action": decision.action,
+        "resource": decision.resource,
+        "domain": decision.domain,
+        "policy_version": decision.policy_version,
+        "rule": decision.rule,
+    }
+
+
+def _part(owner: _Owner, fields: Callable[[_Owner], dict[str, Any]]) -> orjson.Fragment:
+    """``owner``'s fields, serialised on first use and then reused for as long as the object lives."""
+    known = _PARTS.get(id(owner))
+    if known is not None and known[0] is owner:
         return known[1]
-    part = _fragment(
-        {
-            "subject": principal.subject,
-            "roles": list(principal.roles),
-            "team": principal.team,
-            "method": principal.method,
-            "key_id": principal.key_id,
-            "issuer": principal.issuer,
-            "delegation": list(principal.delegation),
-        }
-    )
-    _remember(principal, part)
-    return part
-
-
-def _decision_part(decision: Decision) -> orjson.Fragment:
-    known = _PARTS.get(id(decision))
-    if known is not None and known[0] is decision:
-        return known[1]
-    part = _fragment(
-        {
-            "allowed": decision.allowed,
-            "action": decision.action,
-            "resource": decision.resource,
-            "domain": decision.domain,
-            "policy_version": decision.policy_version,
-            "rule": decision.rule,
-        }
-    )
-    _remember(decision, part)
-    return part
-
-
-def _fragment(value: dict[str, Any]) -> orjson.Fragment:
     # Sorted keys: the chain hashes the canonical (key-sorted) text, which a fragment is copied into as it is.
-    return orjson.Fragment(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-
-
-def _remember(owner: object, part: orjson.Fragment) -> None:
+    part = orjson.Fragment(orjson.dumps(fields(owner), option=orjson.OPT_SORT_KEYS))
     if len(_PARTS) >= _MAX_PARTS:
         _PARTS.clear()
     _PARTS[id(owner)] = (owner, part)
+    return part
 
 
 def request_record(
@@ -177,7 +166,7 @@ def request_record(
         "request_id": exchange.request_id,
         "operation": exchange.operation,
         "client": exchange.client,
-        "principal": None if principal is None else _principal_part(principal),
+        "principal": None if principal is None else _part(principal, _principal_fields),
         "model": exchange.model,
         "provider": last.provider if last is not None else None,
         "deployment": last.model if last is not None else None,
@@ -191,7 +180,7 @@ def request_record(
             }
             for a in attempts
         ],
-        "decision": None if decision is None else _decision_part(decision),
+        "decision": None if decision is None else _part(decision, _decision_fields),
         "pii": None
         if exchange.pii is None
         else [{"type": f.type, "count": f.count, "action": f.action} for f in exchange.pii],
