@@ -112,17 +112,16 @@ class Writer:
                 return  # the sync thread releases it after an fsync that covers the record
         _release_now(waiter, error)
 
-    def write(self, record: dict[str, Any]) -> bool:
-        """Seal and write ``record`` now (raises :class:`AuditWriteError`); True if it is acknowledged already.
+    def write(self, record: dict[str, Any]) -> None:
+        """Seal and write ``record`` now (raises :class:`AuditWriteError`), with nobody to wake.
 
-        With ``ack: write`` it is, and the caller need not wait for anything;
-        with ``ack: fsync`` the caller must :meth:`submit` instead.
+        With ``ack: write`` the record is acknowledged once this returns; with
+        ``ack: fsync`` a caller that must wait for the fsync uses :meth:`submit`.
         """
         with self._lock:
             error = self._append(record, None)
         if error is not None:
             raise error
-        return self.ack_on_write
 
     def _append(self, record: dict[str, Any], waiter: Waiter) -> AuditWriteError | None:
         """With the lock held: write the record; queue its waiter (``ack: fsync``) or wake the sync thread."""
