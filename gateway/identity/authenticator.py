@@ -76,8 +76,7 @@ class Authenticator:
     async def _api_key(self, credential: str) -> Principal:
         parts = split_key(credential)
         record = await self._keys.get(parts[0]) if parts and self._keys is not None else None
-        principal = self._principal_if_valid(record, parts[1]) if parts is not None and record is not None else None
-        if principal is None or record is None:
+        if parts is None or record is None or (principal := self._principal_if_valid(record, parts[1])) is None:
             raise AuthenticationError("The API key is not valid.", code="invalid_api_key")
         if record.revoked_at is not None:
             raise AuthenticationError("The API key has been revoked.", code="revoked_api_key")
