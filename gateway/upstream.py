@@ -95,12 +95,26 @@ class _AiohttpStream:
             self._response.release()
 
     async def read_all(self) -> bytes:
+        # To the end of the body: a sized ``content.read(n)`` returns only what has arrived so far.
+        content = self._response.content
         try:
-            return await self._response.content.read(MAX_RESPONSE_BYTES)
+            body = await content.readany()
+            if not content.at_eof():  # more than one read's worth: collect it, within the cap
+                parts, size = [body], len(body)
+                while data := await content.readany():
+                    size += len(data)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise UpstreamError(
+                            f"The {self._provider} provider's answer is larger than {MAX_RESPONSE_BYTES >> 20} MiB.",
+                            code="upstream_response_too_large",
+                        )
+                    parts.append(data)
+                body = b"".join(parts)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _mapped(exc, self._provider) from None
         finally:
             self._response.release()
+        return body
 
     def close(self) -> None:
         # Closing (not releasing) drops the connection, which is how the

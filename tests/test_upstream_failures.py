@@ -174,6 +174,42 @@ def test_garbage_from_provider_is_502(client: openai.OpenAI, fake_openai: tuple[
     assert "<html>" not in info.value.response.text
 
 
+def _large_embeddings(count: int, dims: int) -> bytes:
+    data = [{"object": "embedding", "index": i, "embedding": [0.25 + i] * dims} for i in range(count)]
+    usage = {"prompt_tokens": count, "total_tokens": count}
+    return json.dumps({"object": "list", "data": data, "model": "text-embedding-3-small", "usage": usage}).encode()
+
+
+def test_a_large_answer_arriving_in_pieces_is_read_to_its_end(
+    client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    # Real providers send big bodies (embeddings of many inputs) in several reads, chunked.
+    fake, _ = fake_openai
+    body = _large_embeddings(64, 1536)
+    pieces = [body[i : i + 50_000] for i in range(0, len(body), 50_000)]
+    fake.push(Scripted(chunks=pieces, chunk_delay=0.02, headers={"content-type": "application/json"}))
+    result = client.embeddings.create(
+        model="text-embedding-3-small", input=[f"text {i}" for i in range(64)], encoding_format="float"
+    )
+    assert len(pieces) > 10
+    assert len(result.data) == 64
+    assert result.data[63].embedding == [63.25] * 1536
+
+
+def test_an_answer_over_the_size_cap_is_502(
+    client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.upstream.MAX_RESPONSE_BYTES", 20_000)
+    fake, _ = fake_openai
+    body = _large_embeddings(8, 1536)
+    assert len(body) > 40_000
+    fake.push(Scripted(chunks=[body[:15_000], body[15_000:30_000], body[30_000:]], chunk_delay=0.02))
+    with pytest.raises(openai.InternalServerError) as info:
+        client.embeddings.create(model="text-embedding-3-small", input="x", encoding_format="float")
+    assert info.value.status_code == 502
+    assert _error_json(info.value)["code"] == "upstream_response_too_large"
+
+
 @pytest.fixture
 def two_deployments(
     fake_openai: tuple[FakeOpenAI, str],
