@@ -46,6 +46,10 @@ log = logging.getLogger("gateway.audit")
 _TICK = 0.25  # seconds between checks for timed checkpoints when idle
 _GAP = 0.0002  # seconds without a new record that end a lingering group commit early
 _POKE_DELAY = 0.001  # seconds from a first unsynced record to waking the sync thread, at least
+#: How early an fsync may count as due. The event loop's timers are rounded to the millisecond and
+#: fire up to that much early (uvloop); without this slack an early poke found the fsync not yet
+#: due and the thread slept once more, paying a second wake-up and GIL hand-over per interval.
+_TIMER_SLACK = 0.001
 
 Waiter = asyncio.Future[None] | concurrent.futures.Future[None] | None
 
@@ -222,7 +226,7 @@ class Writer:
                     released = self._take_waiters()
                 else:
                     unsynced = self._appended > self._synced
-                    due = unsynced and time.monotonic() - self._last_sync >= self.sync_interval
+                    due = unsynced and time.monotonic() - self._last_sync >= self.sync_interval - _TIMER_SLACK
                     if self._waiters and not lingered and self._last_batch > 1 and self.window > 0:
                         lingered = True
                     elif self._waiters or due:

@@ -78,6 +78,62 @@ async def test_ack_write_answers_once_written_and_fsyncs_within_the_interval(tmp
     assert verify(tmp_path, Verifiers.load(KEY)).ok
 
 
+class CountingSignal:
+    """The sync thread's wake-up lock, counting the thread's waits on it."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.waits = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self.waits += 1
+        return bool(self._lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return bool(self._lock.locked())
+
+
+async def test_a_poke_slightly_early_starts_the_fsync_without_another_sleep(tmp_path: Path) -> None:
+    # The event loop's timers fire up to a millisecond early (uvloop rounds them): a poke that
+    # early must start the fsync, not put the thread to sleep for the rest of the interval.
+    log = _log(tmp_path, ack="write", sync_interval_ms=300)
+    log.start()
+    probe = SyncProbe(log)
+    writer = log._writer
+    assert writer is not None
+    signal = writer._signal = CountingSignal(writer._signal)  # type: ignore[assignment]
+    waits_at_fsync: list[int] = []
+    probed = log._segments.sync
+
+    def sync() -> None:
+        waits_at_fsync.append(signal.waits)
+        probed()
+
+    log._segments.sync = sync  # type: ignore[method-assign]
+    try:
+        log.write(request(1))
+        assert await asyncio.to_thread(probe.entered.wait, 5)
+        await asyncio.sleep(0.05)  # the first fsync's bookkeeping is done: the next interval starts
+        log.write(request(2))
+        early = writer._last_sync + 0.3 - 0.0005
+        await asyncio.sleep(max(0.0, early - time.monotonic() - 0.005))
+        while time.monotonic() < early:  # to the sub-millisecond, which asyncio.sleep is not
+            pass
+        waits = signal.waits
+        writer._poke_unlocked()
+        for _ in range(500):
+            if len(probe.calls) >= 2:
+                break
+            await asyncio.sleep(0.001)
+        assert len(probe.calls) >= 2, "the second record was never fsynced"
+        assert waits_at_fsync[1] == waits, "the early poke was taken as not due: the thread slept again first"
+    finally:
+        await log.close()
+
+
 async def test_ack_fsync_answers_only_after_an_fsync_that_covers_the_record(tmp_path: Path) -> None:
     log = _log(tmp_path, ack="fsync")
     log.start()
