@@ -9,6 +9,8 @@ rather than a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -116,9 +118,9 @@ def _check_messages(messages: Any) -> list[Message]:
         raise InvalidRequest("'messages' must be a non-empty list.", param="messages")
     for i, message in enumerate(messages):
         # The common message (a known role, text content) is accepted before any field name is formatted.
-        if isinstance(message, dict):
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
             role = message.get("role")
-            if role in _PLAIN_ROLES and isinstance(message.get("content"), str):
+            if role in _PLAIN_ROLES or (role == "assistant" and message.get("tool_calls") is None):
                 continue
         _check_message(message, f"messages[{i}]")
     return cast(list[Message], messages)
@@ -137,23 +139,25 @@ def _check_message(message: Any, where: str) -> None:
         _require_str(message.get("tool_call_id"), f"{where}.tool_call_id")
 
 
-def _check_tools(body: dict[str, Any]) -> None:
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise InvalidRequest("'tools' must be a list.", param="tools")
-        for i, tool in enumerate(tools):
-            where = f"tools[{i}]"
-            if not isinstance(tool, dict) or tool.get("type") != "function":
-                raise InvalidRequest(f"'{where}' must be an object with type 'function'.", param=where)
-            function = tool.get("function")
-            if not isinstance(function, dict):
-                raise InvalidRequest(f"'{where}.function' must be an object.", param=f"{where}.function")
-            _require_str(function.get("name"), f"{where}.function.name")
-            params = function.get("parameters")
-            if params is not None and not isinstance(params, dict):
-                raise InvalidRequest(f"'{where}.function.parameters' must be an object.", param=f"{where}.function")
-    choice = body.get("tool_choice")
+def _check_tools(tools: Any, key: str) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise InvalidRequest("'tools' must be a list.", param="tools")
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise InvalidRequest(f"'{where}' must be an object with type 'function'.", param=where)
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise InvalidRequest(f"'{where}.function' must be an object.", param=f"{where}.function")
+        _require_str(function.get("name"), f"{where}.function.name")
+        params = function.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidRequest(f"'{where}.function.parameters' must be an object.", param=f"{where}.function")
+
+
+def _check_tool_choice(choice: Any, key: str) -> None:
     if choice is None or choice in ("none", "auto", "required"):
         return
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
@@ -165,8 +169,7 @@ def _check_tools(body: dict[str, Any]) -> None:
     )
 
 
-def _check_response_format(body: dict[str, Any]) -> None:
-    fmt = body.get("response_format")
+def _check_response_format(fmt: Any, key: str) -> None:
     if fmt is None:
         return
     kind = fmt.get("type") if isinstance(fmt, dict) else None
@@ -183,13 +186,35 @@ def _check_response_format(body: dict[str, Any]) -> None:
             )
 
 
-def _check_stop(body: dict[str, Any]) -> None:
-    stop = body.get("stop")
+def _check_stop(stop: Any, key: str) -> None:
     if stop is None or isinstance(stop, str):
         return
     if isinstance(stop, list) and len(stop) <= _MAX_STOP and all(isinstance(s, str) for s in stop):
         return
     raise InvalidRequest(f"'stop' must be a string or a list of at most {_MAX_STOP} strings.", param="stop")
+
+
+def _check_user(user: Any, key: str) -> None:
+    if user is not None and not isinstance(user, str):
+        raise InvalidRequest("'user' must be a string.", param="user")
+
+
+def _check_metadata(metadata: Any, key: str) -> None:
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+        raise InvalidRequest("'metadata' must be an object of string values.", param="metadata")
+
+
+#: The optional chat fields that are checked, each with its check ``(value, field name)``.
+_OPTIONAL_CHECKS: dict[str, Callable[[Any, str], None]] = {
+    **{key: partial(_optional_number, low=low, high=high) for key, (low, high) in _NUMBERS.items()},
+    **{key: partial(_optional_int, low=low, high=high) for key, (low, high) in _INTEGERS.items()},
+    "stop": _check_stop,
+    "tools": _check_tools,
+    "tool_choice": _check_tool_choice,
+    "response_format": _check_response_format,
+    "user": _check_user,
+    "metadata": _check_metadata,
+}
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -206,19 +231,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     include_usage = bool(options and options.get("include_usage"))
-    for key, (low, high) in _NUMBERS.items():
-        _optional_number(body.get(key), key, low, high)
-    for key, (lowest, highest) in _INTEGERS.items():
-        _optional_int(body.get(key), key, lowest, highest)
-    _check_stop(body)
-    _check_tools(body)
-    _check_response_format(body)
-    user = body.get("user")
-    if user is not None and not isinstance(user, str):
-        raise InvalidRequest("'user' must be a string.", param="user")
-    metadata = body.get("metadata")
-    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
-        raise InvalidRequest("'metadata' must be an object of string values.", param="metadata")
+    # Only the fields a request carries are looked at: most carry a few of the many optional ones.
+    for key, value in body.items():
+        check = _OPTIONAL_CHECKS.get(key)
+        if check is not None:
+            check(value, key)
     return ChatRequest(body=body, model=model, messages=messages, stream=stream, include_usage=include_usage)
 
 
