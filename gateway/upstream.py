@@ -83,7 +83,8 @@ class _AiohttpStream:
         self._response = response
         self._provider = provider
         self.status = response.status
-        self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.headers.items()}
+        # Not copied: aiohttp's headers are already a case-insensitive mapping.
+        self.headers: Mapping[str, str] = response.headers
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         try:
