@@ -183,7 +183,6 @@ class Chain:
             line["sig"] = signer.sign(canonical(line, without=("hash", "sig")))
         body = orjson.dumps(line, option=orjson.OPT_SORT_KEYS)
         line_hash = digest(body)
-        line["hash"] = line_hash
         self.seq += 1
         self.prev = line_hash
         return body[:-1] + b',"hash":"' + line_hash.encode() + b'"}\n'
