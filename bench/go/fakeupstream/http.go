@@ -33,6 +33,7 @@ func serveConn(conn net.Conn) {
 	r := bufio.NewReaderSize(conn, 32<<10)
 	w := bufio.NewWriterSize(conn, 32<<10)
 	var body []byte
+	var last lastChat
 	for {
 		req, err := readRequest(r, body[:0])
 		if err != nil {
@@ -43,7 +44,7 @@ func serveConn(conn net.Conn) {
 			return
 		}
 		body = req.body
-		route(&response{w: w}, req)
+		route(&response{w: w}, req, &last)
 		if w.Flush() != nil || req.close {
 			return
 		}
