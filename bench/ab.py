@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import load, procs, setup
+from benchlib import load, paired, procs, setup
 from benchlib.targets import (
     BENCH,
     FAST_MODEL,
@@ -46,8 +45,6 @@ class Variant:
     config: Path
     server: procs.Server | None = None
     port: int = field(default_factory=procs.free_port)
-    cpu_ms: list[float] = field(default_factory=list)
-    rps: list[float] = field(default_factory=list)
 
 
 def parse_variant(text: str) -> Variant:
@@ -82,17 +79,6 @@ def launch(variant: Variant, context: Context) -> procs.Server:
     return server
 
 
-def measure(variant: Variant, body: Path, headers: dict[str, str], args: argparse.Namespace) -> tuple[float, float]:
-    assert variant.server is not None
-    url = f"http://127.0.0.1:{variant.port}/v1/chat/completions"
-    before = procs.cpu_seconds([variant.server.pid])
-    result = load.wrk(url, body, connections=args.conns, seconds=args.seconds, headers=headers, core=LOAD_CORE)
-    used = procs.cpu_seconds([variant.server.pid]) - before
-    if result.error_count:
-        raise RuntimeError(f"{variant.name}: {result.errors} errors:\n{variant.server.tail()}")
-    return 1000 * used / max(result.requests, 1), result.rps
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="+", help="NAME=CHECKOUT[@CONFIG] or aiohttp-proxy")
@@ -119,30 +105,31 @@ def main() -> int:
         headers = {"Authorization": f"Bearer {context.gateway_key}"}
         for variant in variants:
             variant.server = launch(variant, context)
-        for variant in variants:  # warm-up
-            measure(variant, body, headers, argparse.Namespace(**{**vars(args), "seconds": 2}))
-        for round_ in range(1, args.rounds + 1):
-            cells = []
-            for variant in variants:
-                cpu_ms, rps = measure(variant, body, headers, args)
-                variant.cpu_ms.append(cpu_ms)
-                variant.rps.append(rps)
-                cells.append(f"{variant.name} {cpu_ms:.3f}")
-            print(f"round {round_}: " + "  ".join(cells), flush=True)
+        contenders = [
+            paired.Contender(v.name, f"http://127.0.0.1:{v.port}/v1/chat/completions", v.server.pid, headers)
+            for v in variants
+            if v.server is not None
+        ]
+
+        def show(round_: int, done: list[paired.Contender]) -> None:
+            cells = "  ".join(f"{c.name} {c.cpu_ms[-1]:.3f}" for c in done)
+            print(f"round {round_}: {cells}", flush=True)
+
+        paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
+                         core=LOAD_CORE, on_round=show)
     finally:
         for variant in variants:
             if variant.server is not None:
                 procs.stop(variant.server)
         procs.stop(upstream)
-    first = statistics.median(variants[0].cpu_ms)
+    first = contenders[0]
     print(f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} alternating runs "
-          f"of {args.seconds:g} s:\n")
+          f"of {args.seconds:g} s; the last column is the median of each round's ratio to the first:\n")
     print("| variant | CPU ms/request | range | RPS | ÷ first |")
     print("|---|---:|---:|---:|---:|")
-    for variant in variants:
-        median = statistics.median(variant.cpu_ms)
-        print(f"| {variant.name} | {median:.3f} | {min(variant.cpu_ms):.3f}-{max(variant.cpu_ms):.3f} "
-              f"| {statistics.median(variant.rps):,.0f} | {median / first:.2f} |")
+    for c in contenders:
+        print(f"| {c.name} | {c.median_cpu_ms:.3f} | {min(c.cpu_ms):.3f}-{max(c.cpu_ms):.3f} "
+              f"| {c.median_rps:,.0f} | {paired.median_ratio(c, first):.3f} |")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from benchlib.report import Check, Row, ServerInfo, find
+from benchlib.report import Check, Paired, Row, ServerInfo, find
 
 STARTUP_LIMIT_S = 2.0
 RSS_LIMIT_MB = 150.0
@@ -27,7 +27,12 @@ def _check(
 
 
 def evaluate(
-    rows: list[Row], servers: list[ServerInfo], conns: list[int], rates: list[int], upstream_alone: str
+    rows: list[Row],
+    servers: list[ServerInfo],
+    conns: list[int],
+    rates: list[int],
+    upstream_alone: str,
+    paired: Paired | None = None,
 ) -> list[Check]:
     checks: list[Check] = []
     low, high = min(conns), max(conns)
@@ -39,10 +44,18 @@ def evaluate(
                              lambda v: f"{v:.2f}", lambda v: v >= 0.90))
 
     gw, ref = find(rows, "gateway", "closed", "json", low), find(rows, "aiohttp-proxy", "closed", "json", low)
-    ratio = gw.cpu_ms / ref.cpu_ms if gw and ref and ref.cpu_ms > 0 else None
-    value = f" ({gw.cpu_ms:.3f} vs {ref.cpu_ms:.3f} ms)" if gw and ref else ""
-    checks.append(_check(f"gateway CPU/request ÷ aiohttp pass-through's at {low} conn (json)", ratio, "≤ 1.3x",
-                         lambda v: f"{v:.2f}x{value}", lambda v: v <= 1.3))
+    single = gw.cpu_ms / ref.cpu_ms if gw and ref and ref.cpu_ms > 0 else None
+    cells = f"{single:.2f}x ({gw.cpu_ms:.3f} vs {ref.cpu_ms:.3f} ms)" if single and gw and ref else ""
+    name = f"gateway CPU/request ÷ aiohttp pass-through's at {low} conn (json)"
+    if paired is not None:
+        # The paired figure decides: the two single cells ran minutes apart, and the host drifts.
+        rounds = paired.rounds
+        checks.append(_check(name, paired.ratio, "≤ 1.3x",
+                             lambda v: f"{v:.2f}x, median of {rounds} paired rounds (single cells: {cells or '-'})",
+                             lambda v: v <= 1.3))
+    else:
+        checks.append(_check(name, single, "≤ 1.3x", lambda v: f"{cells} (single cells, not paired)",
+                             lambda v: v <= 1.3))
 
     if 50 in rates:
         row = find(rows, "gateway", "open", "stream", 50)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,6 +62,19 @@ class Check:
 
 
 @dataclass
+class Paired:
+    """Gateway and aiohttp pass-through measured in alternating runs (benchlib/paired.py)."""
+
+    conns: int
+    rounds: int
+    seconds: float
+    cpu_ms: dict[str, list[float]]
+    rps: dict[str, list[float]]
+    #: The median over rounds of the gateway's CPU per request ÷ the pass-through's in the same round.
+    ratio: float
+
+
+@dataclass
 class Report:
     started: str
     machine: dict[str, Any]
@@ -69,6 +83,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
+    paired: Paired | None = None
 
 
 def add_deltas(rows: list[Row]) -> None:
@@ -136,6 +151,22 @@ def checks_table(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(paired: Paired) -> str:
+    lines = [
+        f"{paired.rounds} rounds of {paired.seconds:g} s at {paired.conns} connection(s), json, both servers up at "
+        "once and loaded in turn; per round, CPU ms per request:",
+        "",
+        "| server | " + " | ".join(str(i + 1) for i in range(paired.rounds)) + " | median | median RPS |",
+        "|---|" + "---:|" * (paired.rounds + 2),
+    ]
+    for name, values in paired.cpu_ms.items():
+        cells = " | ".join(f"{v:.3f}" for v in values)
+        rps = statistics.median(paired.rps[name])
+        lines.append(f"| {name} | {cells} | {statistics.median(values):.3f} | {rps:,.0f} |")
+    lines += ["", f"Median of the rounds' ratios (gateway ÷ pass-through): **{paired.ratio:.3f}**."]
+    return "\n".join(lines)
+
+
 def markdown(report: Report) -> str:
     m, s = report.machine, report.settings
     parts = [
@@ -169,6 +200,8 @@ def markdown(report: Report) -> str:
         checks_table(report.checks),
         "",
     ]
+    if report.paired is not None:
+        parts[-4:-4] = ["## CPU per request, paired (the CPU target's figure)", "", paired_table(report.paired), ""]
     if report.profiles:
         parts += ["## Profiles (py-spy, separate load after the measurements)", "", *report.profiles]
     return "\n".join(parts)
