@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlib import checks, load, paired, procs, profile, report, setup
+from benchlib import checks, load, paired_phase, procs, profile, report, setup
 from benchlib.procs import Server
 from benchlib.report import Report, Row, ServerInfo
 from benchlib.targets import FAST_MODEL, LLM_MODEL, PROJECT_PYTHON, ROOT, Context, Target, all_targets
@@ -33,8 +33,6 @@ OVER_CAPACITY = 1.25
 UPSTREAM_ALONE = "direct (upstream alone on the server core)"
 #: Requests per mode served before anything is measured (LiteLLM imports modules lazily on first use).
 WARMUP_REQUESTS = 500
-#: Measured against each other in alternating runs for the CPU target (benchlib/paired.py).
-PAIRED = ("gateway", "aiohttp-proxy")
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,14 +65,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--retries", type=int, default=2, help="repeats of a disturbed cell (the least disturbed "
                         "attempt is kept)")
     parser.add_argument("--paired-rounds", type=int, help="rounds of alternating gateway / aiohttp-proxy runs for "
-                        "the CPU target (default 12, quick 3; 0: none)")
+                        "the CPU target (default 12, quick 3; 0: no paired phase)")
     parser.add_argument("--paired-seconds", type=float, help="length of one paired run (default 3, quick 1)")
+    parser.add_argument("--paired-latency-rounds", type=int, help="open-loop paired rounds (direct, gateway, "
+                        "pass-through) at 20 RPS json and 50 RPS streamed (default 6, quick 2; 0: none)")
+    parser.add_argument("--paired-latency-seconds", type=float, help="length of one open-loop paired run "
+                        "(default 10, quick 2)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.warmup = 1.0 if args.quick else 2.0
     args.paired_rounds = (3 if args.quick else 12) if args.paired_rounds is None else args.paired_rounds
     args.paired_seconds = args.paired_seconds or (1.0 if args.quick else 3.0)
+    if args.paired_latency_rounds is None:
+        args.paired_latency_rounds = 2 if args.quick else 6
+    args.paired_latency_seconds = args.paired_latency_seconds or (2.0 if args.quick else 10.0)
     unknown = set(args.targets.split(",")) - set(names)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
@@ -279,48 +284,14 @@ class Bench:
                 procs.stop(server)
         return info, rows
 
-    def paired_cpu(self, targets: list[Target], context: Context) -> report.Paired | None:
-        """The CPU target's figure: gateway and aiohttp pass-through at the lowest concurrency, alternating."""
-        pair = [t for name in PAIRED for t in targets if t.name == name]
-        if len(pair) < len(PAIRED) or "json" not in self.modes or self.args.paired_rounds <= 0:
-            return None
-        conns, rounds, seconds = min(self.conns), self.args.paired_rounds, self.args.paired_seconds
-        print(f"\n== paired: {' and '.join(PAIRED)} up at once, {rounds} rounds of {seconds:g} s each, "
-              f"{conns} connection(s), json", flush=True)
-        servers: list[Server] = []
-        try:
-            contenders = []
-            for target in pair:
-                port = procs.free_port()
-                server = target.launch(context, port)
-                assert server is not None
-                servers.append(server)
-                url = target.urls(context, port)["fast"] + "/chat/completions"
-                contenders.append(paired.Contender(target.name, url, server.pid, target.headers(context)))
-            procs.wait_quiet([s.pid for s in servers] + list(context.upstream_pids.values()),
-                             self.args.max_foreign, self.args.quiet_wait)
-
-            def show(round_: int, done: list[paired.Contender]) -> None:
-                cells = "  ".join(f"{c.name} {c.cpu_ms[-1]:.3f} ms" for c in done)
-                print(f"   round {round_:2d}: {cells}", flush=True)
-
-            paired.alternate(contenders, self.bodies[(FAST_MODEL, False)], rounds=rounds, seconds=seconds,
-                             conns=conns, core=self.load_core, warmup=self.args.warmup, on_round=show)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            print(f"   FAILED: {exc}", flush=True)
-            return None
-        finally:
-            for server in servers:
-                procs.stop(server)
-        gateway, reference = contenders
-        result = report.Paired(
-            conns=conns, rounds=rounds, seconds=seconds,
-            cpu_ms={c.name: c.cpu_ms for c in contenders}, rps={c.name: c.rps for c in contenders},
-            ratio=paired.median_ratio(gateway, reference),
+    def paired_settings(self) -> paired_phase.Settings:
+        a = self.args
+        return paired_phase.Settings(
+            conns=min(self.conns), cpu_rounds=a.paired_rounds, cpu_seconds=a.paired_seconds,
+            latency_rounds=a.paired_latency_rounds, latency_seconds=a.paired_latency_seconds, rates=self.rates,
+            modes=self.modes, warmup=a.warmup, load_core=self.load_core, max_foreign=a.max_foreign,
+            quiet_wait=a.quiet_wait, openloop=self.binaries["openloop"], bodies=self.bodies,
         )
-        print(f"   median of the rounds' ratios: {result.ratio:.3f} (medians {gateway.median_cpu_ms:.3f} vs "
-              f"{reference.median_cpu_ms:.3f} ms)", flush=True)
-        return result
 
     def warm_up(self, url: str, headers: dict[str, str]) -> int:
         """Both modes, 16 connections, for --warmup seconds and at least WARMUP_REQUESTS (lazy imports, caches)."""
@@ -435,7 +406,7 @@ def main() -> int:
             result.servers.append(info)
             result.rows.extend(rows)
         if not args.profile_only:
-            result.paired = bench.paired_cpu(targets, context)
+            result.paired = paired_phase.run(targets, context, bench.paired_settings())
         if args.profile or args.profile_only:
             for target in targets:
                 if target.name in args.profile_targets.split(","):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from benchlib.report import Check, Paired, Row, ServerInfo, find
+from benchlib.report import Check, Paired, PairedLatency, Row, ServerInfo, find
 
 STARTUP_LIMIT_S = 2.0
 RSS_LIMIT_MB = 150.0
@@ -59,8 +59,16 @@ def evaluate(
 
     if 50 in rates:
         row = find(rows, "gateway", "open", "stream", 50)
-        checks.append(_check("streaming TTFT overhead p50 at 50 RPS", row.added_ttft_p50 if row else None, "≤ 1 ms",
-                             lambda v: f"{v:.2f} ms", lambda v: v <= 1.0))
+        single = row.added_ttft_p50 if row else None
+        cell = _paired_cell(paired, "stream", 50)
+        ttft = cell.added_ttft_p50.get("gateway") if cell else None
+        if cell is not None and ttft is not None:
+            checks.append(Check("streaming TTFT overhead p50 at 50 RPS",
+                                f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})",
+                                "≤ 1 ms", ttft <= 1.0))
+        else:
+            checks.append(_check("streaming TTFT overhead p50 at 50 RPS", single, "≤ 1 ms",
+                                 lambda v: f"{v:.2f} ms (single cell)", lambda v: v <= 1.0))
 
     for mode in ("json", "stream"):
         gw_core = _per_core(find(rows, "gateway", "closed", mode, high))
@@ -71,14 +79,20 @@ def evaluate(
                              lambda v, value=value: f"{v:.1f}x{value}", lambda v: v >= 15))
 
     if 20 in rates:
+        name = "gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)"
         gw_row, lite_row = find(rows, "gateway", "open", "json", 20), find(rows, "litellm", "open", "json", 20)
-        if gw_row and lite_row and gw_row.added_p50 is not None and lite_row.added_p50 is not None:
+        cell = _paired_cell(paired, "json", 20)
+        paired_value = cell.added_p50.get("gateway") if cell else None
+        single = gw_row.added_p50 if gw_row else None
+        added = paired_value if paired_value is not None else single
+        if added is not None and lite_row and lite_row.added_p50 is not None:
             limit_ms = lite_row.added_p50 / 10
-            checks.append(Check("gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)",
-                                f"{gw_row.added_p50:.2f} ms (LiteLLM {lite_row.added_p50:.2f} ms)",
-                                f"≤ {limit_ms:.2f} ms", gw_row.added_p50 <= limit_ms))
+            how = (f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})" if cell and paired_value
+                   is not None else "single cell")
+            checks.append(Check(name, f"{added:.2f} ms, {how}; LiteLLM {lite_row.added_p50:.2f} ms",
+                                f"≤ {limit_ms:.2f} ms", added <= limit_ms))
         else:
-            checks.append(Check("gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)", "-", "≤ LiteLLM ÷ 10", None))
+            checks.append(Check(name, "-", "≤ LiteLLM ÷ 10", None))
 
     if 200 in rates:
         for mode in ("json", "stream"):
@@ -107,6 +121,14 @@ def evaluate(
             else:
                 checks.append(_check(name, ratio, "≥ 10x", lambda v: f"{v:.1f}x", lambda v: v >= 10))
     return checks
+
+
+def _paired_cell(paired: Paired | None, mode: str, rate: int) -> PairedLatency | None:
+    return next((c for c in paired.latency if c.mode == mode and c.rate == rate), None) if paired else None
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
 
 
 def _best(rows: list[Row], target: str, mode: str) -> float | None:

@@ -1,11 +1,13 @@
-"""CPU per request of several servers, measured in alternating runs.
+"""Servers measured in alternating runs: CPU per request (closed loop) and added latency (open loop).
 
 All servers are up at once, pinned to the server core, idle but the one under
-load: the runs alternate between them (a few seconds of wrk each), so a host
-whose speed drifts over minutes drifts for every server alike, and the median
-of each round's ratio compares them. A full run measures each cell once, minutes
-apart: on a shared VM the same server's CPU per request moves by 5-15 % between
-such cells, more than the differences the CPU target is about (bench/README.md).
+load: the runs alternate between them (a few seconds each), so a host whose
+speed drifts over minutes drifts for every server alike, and the median of each
+round's ratio (CPU) or difference from the direct call (latency) compares them.
+A full run measures each cell once, minutes apart: on a shared VM the same
+server's CPU per request moves by 5-15 % between such cells, and its added p50
+at a low rate by half a millisecond, as much as the targets are about
+(bench/README.md, "Seventh round").
 """
 
 from __future__ import annotations
@@ -72,3 +74,48 @@ def alternate(
 def median_ratio(numerator: Contender, denominator: Contender) -> float:
     """The median over rounds of one round's CPU per request of ``numerator`` ÷ ``denominator``'s."""
     return statistics.median(a / b for a, b in zip(numerator.cpu_ms, denominator.cpu_ms, strict=True) if b > 0)
+
+
+@dataclass
+class Pacer:
+    """A server measured at a constant offered rate; ``direct`` is the upstream itself (the baseline)."""
+
+    name: str
+    url: str  # the chat completions URL served by the llm fake upstream behind it
+    headers: dict[str, str] = field(default_factory=dict)
+    p50: list[float] = field(default_factory=list)
+    ttft_p50: list[float] = field(default_factory=list)
+
+
+def alternate_open(
+    pacers: list[Pacer],
+    openloop: Path,
+    body: Path,
+    *,
+    rate: int,
+    stream: bool,
+    rounds: int,
+    seconds: float,
+    core: int | None,
+    warmup: float = 1.0,
+    on_round: Callable[[int, list[Pacer]], None] | None = None,
+) -> None:
+    """``rounds`` rounds of one open-loop run per pacer at ``rate``, in the same order every round."""
+    for round_ in range(1, rounds + 1):
+        for pacer in pacers:
+            result = load.openloop(openloop, pacer.url, body, rate=rate, seconds=seconds, stream=stream,
+                                   headers=pacer.headers, core=core, warmup=warmup)
+            if result.error_count:
+                raise RuntimeError(f"{pacer.name}: {result.errors} errors at {rate} RPS")
+            pacer.p50.append(result.p50)
+            if result.ttft_p50 is not None:
+                pacer.ttft_p50.append(result.ttft_p50)
+        if on_round is not None:
+            on_round(round_, pacers)
+
+
+def median_added(values: list[float], baseline: list[float]) -> float | None:
+    """The median over rounds of ``values[i] - baseline[i]`` (what a server adds to the direct call)."""
+    if not values or len(values) != len(baseline):
+        return None
+    return statistics.median(v - b for v, b in zip(values, baseline, strict=True))

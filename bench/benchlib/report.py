@@ -62,6 +62,21 @@ class Check:
 
 
 @dataclass
+class PairedLatency:
+    """Direct, gateway and pass-through at one offered rate, alternating: per-round p50s and their medians."""
+
+    mode: str
+    rate: int
+    rounds: int
+    seconds: float
+    p50: dict[str, list[float]]
+    ttft_p50: dict[str, list[float]]
+    #: The median over rounds of each server's p50 (time to first token) minus the direct call's that round.
+    added_p50: dict[str, float | None]
+    added_ttft_p50: dict[str, float | None]
+
+
+@dataclass
 class Paired:
     """Gateway and aiohttp pass-through measured in alternating runs (benchlib/paired.py)."""
 
@@ -72,6 +87,7 @@ class Paired:
     rps: dict[str, list[float]]
     #: The median over rounds of the gateway's CPU per request ÷ the pass-through's in the same round.
     ratio: float
+    latency: list[PairedLatency] = field(default_factory=list)
 
 
 @dataclass
@@ -164,7 +180,23 @@ def paired_table(paired: Paired) -> str:
         rps = statistics.median(paired.rps[name])
         lines.append(f"| {name} | {cells} | {statistics.median(values):.3f} | {rps:,.0f} |")
     lines += ["", f"Median of the rounds' ratios (gateway ÷ pass-through): **{paired.ratio:.3f}**."]
+    for cell in paired.latency:
+        lines += ["", f"Open loop, {cell.mode} at {cell.rate} RPS: {cell.rounds} rounds of {cell.seconds:g} s, the "
+                  "direct call first in each; per round, p50 ms (and time to first token):", "",
+                  "| server | " + " | ".join(str(i + 1) for i in range(cell.rounds)) + " | median added p50 "
+                  "| median added TTFT p50 |", "|---|" + "---:|" * (cell.rounds + 2)]
+        for name, values in cell.p50.items():
+            ttfts = cell.ttft_p50.get(name) or []
+            cells = " | ".join(
+                f"{v:.2f}" + (f" ({ttfts[i]:.2f})" if i < len(ttfts) else "") for i, v in enumerate(values)
+            )
+            added, added_ttft = cell.added_p50.get(name), cell.added_ttft_p50.get(name)
+            lines.append(f"| {name} | {cells} | {_signed(added)} | {_signed(added_ttft)} |")
     return "\n".join(lines)
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
 
 
 def markdown(report: Report) -> str:
@@ -201,7 +233,8 @@ def markdown(report: Report) -> str:
         "",
     ]
     if report.paired is not None:
-        parts[-4:-4] = ["## CPU per request, paired (the CPU target's figure)", "", paired_table(report.paired), ""]
+        heading = "## Paired rounds (the figures the CPU and low-rate latency targets are judged on)"
+        parts[-4:-4] = [heading, "", paired_table(report.paired), ""]
     if report.profiles:
         parts += ["## Profiles (py-spy, separate load after the measurements)", "", *report.profiles]
     return "\n".join(parts)
