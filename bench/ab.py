@@ -115,8 +115,12 @@ def main() -> int:
             cells = "  ".join(f"{c.name} {c.cpu_ms[-1]:.3f}" for c in done)
             print(f"round {round_}: {cells}", flush=True)
 
-        paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
-                         core=LOAD_CORE, on_round=show)
+        try:
+            paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
+                             core=LOAD_CORE, on_round=show)
+        except RuntimeError as exc:  # a variant answered with errors: its log says why
+            logs = "\n".join(f"--- {v.name}:\n{v.server.tail()}" for v in variants if v.server is not None)
+            raise RuntimeError(f"{exc}\n{logs}") from None
     finally:
         for variant in variants:
             if variant.server is not None:

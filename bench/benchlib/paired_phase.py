@@ -48,7 +48,9 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
           f"{settings.cpu_seconds:g} s at {settings.conns} connection(s), then open-loop rounds", flush=True)
     servers: list[Server] = []
     try:
-        contenders, pacers = [], [paired.Pacer("direct", context.llm_upstream_url + "/chat/completions")]
+        # Where each server is reached at a constant rate: (name, chat completions URL, headers).
+        contenders: list[paired.Contender] = []
+        paced: list[tuple[str, str, dict[str, str]]] = [("direct", context.llm_upstream_url + "/chat/completions", {})]
         for target in pair:
             port = procs.free_port()
             server = target.launch(context, port)
@@ -56,15 +58,13 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
             servers.append(server)
             urls, headers = target.urls(context, port), target.headers(context)
             contenders.append(paired.Contender(target.name, urls["fast"] + "/chat/completions", server.pid, headers))
-            pacers.append(paired.Pacer(target.name, urls["llm"] + "/chat/completions", headers))
+            paced.append((target.name, urls["llm"] + "/chat/completions", headers))
         procs.wait_quiet([s.pid for s in servers] + list(context.upstream_pids.values()), settings.max_foreign,
                          settings.quiet_wait)
         result = _cpu(contenders, settings)
         for mode, rate in LATENCY_CELLS:
             if mode in settings.modes and rate in settings.rates and settings.latency_rounds > 0:
-                for pacer in pacers:
-                    pacer.p50.clear()
-                    pacer.ttft_p50.clear()
+                pacers = [paired.Pacer(name, url, headers) for name, url, headers in paced]
                 result.latency.append(_latency(pacers, mode, rate, settings))
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"   FAILED: {exc}", flush=True)
@@ -107,7 +107,7 @@ def _latency(pacers: list[paired.Pacer], mode: str, rate: int, settings: Setting
     direct = pacers[0]
     cell = report.PairedLatency(
         mode=mode, rate=rate, rounds=settings.latency_rounds, seconds=settings.latency_seconds,
-        p50={p.name: list(p.p50) for p in pacers}, ttft_p50={p.name: list(p.ttft_p50) for p in pacers},
+        p50={p.name: p.p50 for p in pacers}, ttft_p50={p.name: p.ttft_p50 for p in pacers},
         added_p50={p.name: paired.median_added(p.p50, direct.p50) for p in pacers[1:]},
         added_ttft_p50={p.name: paired.median_added(p.ttft_p50, direct.ttft_p50) for p in pacers[1:]} if stream
         else {},
