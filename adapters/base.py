@@ -78,6 +78,10 @@ class Adapter(Protocol):
     """One provider wire format. Implementations are stateless singletons."""
 
     name: str
+    #: True when the provider's JSON answers are already in the OpenAI format, so that
+    #: ``parse_chat_response`` and ``parse_embeddings_response`` return them as they were sent:
+    #: the provider's bytes may then reach the client as they are, without a second serialisation.
+    answers_verbatim: bool
     #: Header that carries the credential, and the prefix before the secret.
     credential_header: str
     credential_prefix: str

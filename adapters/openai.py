@@ -117,6 +117,7 @@ class OpenAIAdapter:
     """OpenAI and OpenAI-compatible servers (vLLM, Ollama, LM Studio, Together, …)."""
 
     name = "openai"
+    answers_verbatim = True
     credential_header = "authorization"
     credential_prefix = "Bearer "
 

@@ -86,6 +86,9 @@ class Reply:
     stream: AsyncIterator[list[ChatCompletionChunk]] | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    #: ``body`` exactly as the provider sent it, when that is what the client gets: sent as it is
+    #: instead of serialising ``body`` again. A stage that changes ``body`` must set this to None.
+    raw: bytes | None = None
 
 
 Handler = Callable[[Exchange], Awaitable[Reply]]

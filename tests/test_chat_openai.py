@@ -7,7 +7,8 @@ import json
 import openai
 import pytest
 
-from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
+from tests.fakes.openai_upstream import API_KEY, FakeOpenAI, completion
+from tests.fakes.scripting import Scripted
 from tests.openai_schema import validate
 
 TOOLS = [
@@ -168,3 +169,21 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     assert info.value.code == "model_not_found"
     validate(info.value.response.json(), "ErrorResponse")
+
+
+def test_an_openai_answer_reaches_the_client_byte_for_byte(
+    client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    # Parsed for the audit trail and usage, but sent on as the provider wrote it: no second
+    # serialisation, so escapes, number forms and key order are the provider's own.
+    fake, _ = fake_openai
+    answer = completion("gpt-4o-mini-2024-07-18", "caf\u00e9 \u2014 ok")
+    answer["system_fingerprint"] = "fp_1"
+    raw = json.dumps(answer, indent=2, ensure_ascii=True).replace('"fp_1"', '"fp_1" ').encode() + b"\n"
+    fake.push(Scripted(body=raw))
+    response = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert response.http_response.content == raw
+    assert response.headers["content-length"] == str(len(raw))
+    assert response.parse().choices[0].message.content == "caf\u00e9 \u2014 ok"

@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.scripting import Scripted
 from tests.openai_schema import validate
 
 
@@ -90,3 +91,21 @@ def test_openai_embeddings_pass_through(client: openai.OpenAI, fake_openai: tupl
     )
     assert len(tokens.data) == 2
     assert fake.requests[-1].body["input"] == [[1, 2, 3], [4, 5]]
+
+
+def test_openai_embeddings_reach_the_client_byte_for_byte(
+    client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    # A vector of floats is not serialised a second time: the client gets the provider's digits.
+    fake, _ = fake_openai
+    raw = (
+        b'{"object": "list", "data": [{"object": "embedding", "index": 0,'
+        b' "embedding": [0.10000000149011612, -1.5e-05, 3E+2]}],'
+        b' "model": "text-embedding-3-small", "usage": {"prompt_tokens": 1, "total_tokens": 1}}'
+    )
+    fake.push(Scripted(body=raw))
+    response = client.embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input="hello", encoding_format="float"
+    )
+    assert response.http_response.content == raw
+    assert response.parse().data[0].embedding == [0.10000000149011612, -1.5e-05, 300.0]

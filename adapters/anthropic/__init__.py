@@ -94,6 +94,7 @@ class AnthropicAdapter:
     """Anthropic's Messages API."""
 
     name = "anthropic"
+    answers_verbatim = False
     credential_header = "x-api-key"
     credential_prefix = ""
 

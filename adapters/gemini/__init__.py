@@ -100,6 +100,7 @@ class GeminiAdapter:
     """Google Gemini API; ``clock`` (seconds since the epoch) is injectable for tests."""
 
     name = "gemini"
+    answers_verbatim = False
     credential_header = "x-goog-api-key"
     credential_prefix = ""
 

@@ -27,7 +27,7 @@ def _extra_headers(reply: Reply) -> list[tuple[bytes, bytes]]:
 
 
 async def send_json(send: Send, reply: Reply) -> None:
-    body = orjson.dumps(reply.body)
+    body = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if reply.headers:
         headers.extend(_extra_headers(reply))

@@ -96,17 +96,18 @@ class Dispatch:
         if response.status >= 400:
             error = adapter.parse_error(response.status, response.headers, response.body)
             raise from_provider_error(error, deployment.provider.name, deployment.secrets)
+        raw = response.body if adapter.answers_verbatim else None
         try:
             if exchange.chat is not None:
                 completion = adapter.parse_chat_response(response.body, exchange.chat, target)
                 _account(exchange, deployment, completion.get("usage"))
-                return Reply(body=completion)
+                return Reply(body=completion, raw=raw)
             assert exchange.embeddings is not None
             embeddings = adapter.parse_embeddings_response(response.body, exchange.embeddings, target)
         except AdapterError as exc:
             raise from_adapter_error(exc, deployment.provider.name, deployment.secrets) from None
         _account(exchange, deployment, embeddings.get("usage"))
-        return Reply(body=embeddings)
+        return Reply(body=embeddings, raw=raw)
 
     async def _stream(
         self, exchange: Exchange, deployment: ResolvedDeployment, attempt: Attempt, request: HttpRequest
