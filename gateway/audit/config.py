@@ -37,8 +37,9 @@ class AuditConfig:
     #: (``write``, the default: it survives a crash of the gateway; the fsync follows within
     #: ``sync_interval_ms``), or once it is fsynced (``fsync``: it survives a power cut too).
     ack: str = "write"
-    #: With ``ack: write``: the longest a written record waits for its fsync (one fsync per
-    #: interval at most, covering everything written since the last).
+    #: With ``ack: write``: how long a written record waits, at most, for the start of the fsync
+    #: that covers it (fsyncs start one interval apart, each covering everything written since the
+    #: last; a saturated event loop can add a few milliseconds, see ``gateway.audit.writer``).
     sync_interval_ms: float = 10.0
     #: With ``ack: fsync`` under load: how long the sync thread lets records join one fsync.
     group_commit_ms: float = 2.0

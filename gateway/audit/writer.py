@@ -16,10 +16,14 @@ When a request may be answered (``audit.ack``):
   thread lingers up to ``group_commit_ms`` while records keep arriving (each
   within 0.2 ms of the last), so one fsync serves more requests.
 - ``write``: as soon as the ``write`` returned. The record then survives a crash
-  of the gateway (the kernel holds the page), and the sync thread fsyncs at most
-  ``sync_interval`` later, so a power cut can take at most the records of the
-  last interval. At one request in flight a per-record fsync costs this VM
-  more CPU than the rest of the request (bench/README.md).
+  of the gateway (the kernel holds the page). The sync thread starts an fsync
+  one ``sync_interval`` after the start of the last one (at once if that one took
+  longer), so a power cut can take the records of about the last interval and
+  one fsync. The thread needs the interpreter's lock to start it: when the event
+  loop never sleeps, that adds a few milliseconds (bench/README.md: 10 ms
+  configured, fsyncs 11-12 ms apart on average at 64 connections, p99 17-19 ms).
+  At one request in flight a per-record fsync costs this VM more CPU than the
+  rest of the request (bench/README.md).
 
 Rotation, timed checkpoints and the head file are the sync thread's work. A
 failed write or fsync (a full disk, say) fails the waiting requests and every
@@ -100,6 +104,8 @@ class Writer:
         self._last_batch = 0  # records covered by the last fsync: more than one means load
         self._waiters: list[tuple[int, Waiter]] = []
         self._syncing = False
+        #: When the last fsync started: the next is due one interval after that, not after it
+        #: returned, so a record waits at most the interval for the start of its fsync.
         self._last_sync = time.monotonic()
         self._checkpoints_saved = 0
         self._broken: BaseException | None = None
@@ -185,12 +191,13 @@ class Writer:
     def _run(self) -> None:
         while (job := self._next_job()) is not None:
             target, records, head = job
+            started = time.monotonic()
             error = self._guarded(self.segments.sync)
             if error is None and head is not None:
                 error = self._guarded(functools.partial(self.segments.publish, head))
             with self._lock:
                 self._syncing = False
-                self._last_sync = time.monotonic()
+                self._last_sync = started
                 if error is not None:
                     self._fail(error)
                 else:

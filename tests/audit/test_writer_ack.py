@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,36 @@ async def test_ack_write_answers_once_written_and_fsyncs_within_the_interval(tmp
     finally:
         await log.close()
     assert len(_request_ids(tmp_path)) == 201
+    assert verify(tmp_path, Verifiers.load(KEY)).ok
+
+
+async def test_ack_write_fsyncs_start_one_interval_apart_even_when_an_fsync_is_slow(tmp_path: Path) -> None:
+    # The interval runs from the start of one fsync to the start of the next: a slow disk must not
+    # stretch the window a power cut could take to the interval plus every fsync's duration.
+    log = _log(tmp_path, ack="write", sync_interval_ms=100)
+    log.start()
+    probe = SyncProbe(log)
+    probed = log._segments.sync
+
+    def slow_sync() -> None:
+        probed()
+        time.sleep(0.06)
+
+    log._segments.sync = slow_sync  # type: ignore[method-assign]
+    try:
+        ends = time.monotonic() + 1.2
+        n = 0
+        while time.monotonic() < ends:
+            n += 1
+            log.write(request(n))
+            await asyncio.sleep(0.002)
+    finally:
+        await log.close()
+    starts = probe.calls[1:-1]  # the first follows an idle period; the last is close()'s own
+    gaps = sorted(b - a for a, b in itertools.pairwise(starts))
+    assert len(gaps) >= 4, f"only {len(probe.calls)} fsyncs in 1.2 s"
+    # Measured from the end of the last fsync, they were 0.16 s apart.
+    assert gaps[len(gaps) // 2] < 0.13, f"fsyncs started {gaps} s apart"
     assert verify(tmp_path, Verifiers.load(KEY)).ok
 
 
