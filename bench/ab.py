@@ -86,6 +86,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one run")
     parser.add_argument("--conns", type=int, default=1)
     parser.add_argument("--mode", choices=("json", "stream"), default="json")
+    parser.add_argument("--together", action="store_true",
+                        help="load every variant at the same time in each round instead of in turn")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
     if len({v.name for v in variants}) != len(variants):
@@ -116,8 +118,9 @@ def main() -> int:
             print(f"round {round_}: {cells}", flush=True)
 
         try:
-            paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
-                             core=LOAD_CORE, on_round=show)
+            measure = paired.together if args.together else paired.alternate
+            measure(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns, core=LOAD_CORE,
+                    on_round=show)
         except RuntimeError as exc:  # a variant answered with errors: its log says why
             logs = "\n".join(f"--- {v.name}:\n{v.server.tail()}" for v in variants if v.server is not None)
             raise RuntimeError(f"{exc}\n{logs}") from None
@@ -127,7 +130,8 @@ def main() -> int:
                 procs.stop(variant.server)
         procs.stop(upstream)
     first = contenders[0]
-    print(f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} alternating runs "
+    how = "simultaneous" if args.together else "alternating"
+    print(f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} {how} runs "
           f"of {args.seconds:g} s; the last column is the median of each round's ratio to the first:\n")
     print("| variant | CPU ms/request | range | RPS | ÷ first |")
     print("|---|---:|---:|---:|---:|")

@@ -12,6 +12,7 @@ at a low rate by half a millisecond, as much as the targets are about
 
 from __future__ import annotations
 
+import concurrent.futures
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,43 @@ def alternate(
             contender.rps.append(rps)
         if on_round is not None:
             on_round(round_, contenders)
+
+
+def together(
+    contenders: list[Contender],
+    body: Path,
+    *,
+    rounds: int,
+    seconds: float,
+    conns: int,
+    core: int | None,
+    warmup: float = 2.0,
+    on_round: Callable[[int, list[Contender]], None] | None = None,
+) -> None:
+    """Like :func:`alternate`, but every contender is loaded at the same time in each round.
+
+    The servers then share the server core (and evict each other's caches), a busier regime than
+    one server alone; but whatever the host does during a round, it does to all of them alike, so
+    two variants of the same server are compared far more tightly than in alternating runs.
+    """
+
+    def run(contender: Contender, length: float) -> tuple[float, int, dict[str, int]]:
+        result = load.wrk(contender.url, body, connections=conns, seconds=length, headers=contender.headers, core=core)
+        return result.rps, result.requests, result.errors
+
+    with concurrent.futures.ThreadPoolExecutor(len(contenders)) as pool:
+        list(pool.map(lambda c: run(c, warmup), contenders))
+        for round_ in range(1, rounds + 1):
+            before = [procs.cpu_seconds([c.pid]) for c in contenders]
+            results = list(pool.map(lambda c: run(c, seconds), contenders))
+            after = [procs.cpu_seconds([c.pid]) for c in contenders]
+            for contender, (rps, requests, errors), start, end in zip(contenders, results, before, after, strict=True):
+                if errors:
+                    raise RuntimeError(f"{contender.name}: {errors} errors")
+                contender.cpu_ms.append(1000 * (end - start) / max(requests, 1))
+                contender.rps.append(rps)
+            if on_round is not None:
+                on_round(round_, contenders)
 
 
 def median_ratio(numerator: Contender, denominator: Contender) -> float:
