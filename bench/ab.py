@@ -118,9 +118,8 @@ def main() -> int:
             print(f"round {round_}: {cells}", flush=True)
 
         try:
-            measure = paired.together if args.together else paired.alternate
-            measure(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns, core=LOAD_CORE,
-                    on_round=show)
+            paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
+                             core=LOAD_CORE, simultaneous=args.together, on_round=show)
         except RuntimeError as exc:  # a variant answered with errors: its log says why
             logs = "\n".join(f"--- {v.name}:\n{v.server.tail()}" for v in variants if v.server is not None)
             raise RuntimeError(f"{exc}\n{logs}") from None

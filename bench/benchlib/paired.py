@@ -58,9 +58,19 @@ def alternate(
     conns: int,
     core: int | None,
     warmup: float = 2.0,
+    simultaneous: bool = False,
     on_round: Callable[[int, list[Contender]], None] | None = None,
 ) -> None:
-    """Warm each contender up, then ``rounds`` rounds of one run each, in the same order every round."""
+    """Warm each contender up, then ``rounds`` rounds of one run each, in the same order every round.
+
+    ``simultaneous`` loads every contender at the same time in each round instead. The servers
+    then share the server core (and evict each other's caches), a busier regime than one server
+    alone; but whatever the host does during a round it does to all of them alike, so two variants
+    of the same server are compared more tightly than in runs taken in turn.
+    """
+    if simultaneous:
+        _together(contenders, body, rounds, seconds, conns, core, warmup, on_round)
+        return
     for contender in contenders:
         measure(contender, body, conns=conns, seconds=warmup, core=core)
     for round_ in range(1, rounds + 1):
@@ -72,24 +82,8 @@ def alternate(
             on_round(round_, contenders)
 
 
-def together(
-    contenders: list[Contender],
-    body: Path,
-    *,
-    rounds: int,
-    seconds: float,
-    conns: int,
-    core: int | None,
-    warmup: float = 2.0,
-    on_round: Callable[[int, list[Contender]], None] | None = None,
-) -> None:
-    """Like :func:`alternate`, but every contender is loaded at the same time in each round.
-
-    The servers then share the server core (and evict each other's caches), a busier regime than
-    one server alone; but whatever the host does during a round, it does to all of them alike, so
-    two variants of the same server are compared far more tightly than in alternating runs.
-    """
-
+def _together(contenders: list[Contender], body: Path, rounds: int, seconds: float, conns: int, core: int | None,
+              warmup: float, on_round: Callable[[int, list[Contender]], None] | None) -> None:
     def run(contender: Contender, length: float) -> tuple[float, int, dict[str, int]]:
         result = load.wrk(contender.url, body, connections=conns, seconds=length, headers=contender.headers, core=core)
         return result.rps, result.requests, result.errors
