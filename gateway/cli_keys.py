@@ -2,12 +2,21 @@
 
 The commands work on the store the configuration names: the local key file, or
 Redis when ``state.redis_url`` is set (so a revocation reaches every replica).
+
+``create`` and ``revoke`` are audited like the admin API's: a ``key.created`` or
+``key.revoked`` event (``by`` the operating-system user, ``via: "cli"``) in the
+trail the configuration names, in a chain of its own (replica ``<name>-cli``, so
+it never contends with a running gateway for its chain). The trail is opened
+before the key changes: if it cannot be written, nothing changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import getpass
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,8 +25,12 @@ from typing import Any
 
 import orjson
 
+from gateway.audit.capture import CapturePolicy
+from gateway.audit.log import AuditLog
+from gateway.audit.segments import default_replica
+from gateway.audit.writer import AuditWriteError
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.identity.keys import new_key
+from gateway.identity.keys import KeyRecord, new_key
 from gateway.identity.keystore import FileKeyStore, KeyStore
 from gateway.identity.keystore_redis import RedisKeyStore
 
@@ -30,19 +43,74 @@ def _store(config: GatewayConfig) -> KeyStore:
     raise ConfigError("auth.key_file is null and no state.redis_url is set: gateway keys are disabled")
 
 
-def _run(args: argparse.Namespace, action: Callable[[KeyStore], Awaitable[int]]) -> int:
+class KeyTrail:
+    """Where the command records the key changes it makes: this host's ``-cli`` chain of the audit trail."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        audit = config.audit
+        self._config = dataclasses.replace(
+            audit,
+            replica_id=f"{audit.replica_id or default_replica()}-cli",
+            # The command's own output is the key: trail lines must not be mixed into it.
+            sinks=tuple(sink for sink in audit.sinks if sink != "stdout"),
+        )
+        self._log: AuditLog | None = None
+
+    def open(self) -> None:
+        """Open the chain (raises ``OSError`` or ``RuntimeError`` when the trail cannot be written)."""
+        log = AuditLog(self._config, capture=CapturePolicy())
+        log.start()
+        self._log = log
+
+    async def record(self, kind: str, record: KeyRecord) -> None:
+        assert self._log is not None, "open() first"
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):  # no login name for this uid (a container, say)
+            by = f"uid {os.getuid()}"
+        fields = {"key_id": record.key_id, "subject": record.subject, "team": record.team, "by": by, "via": "cli"}
+        await asyncio.wrap_future(self._log.event(kind, **fields, roles=list(record.roles)))
+
+    async def close(self) -> None:
+        if self._log is not None:
+            await self._log.close()
+
+
+def _run(
+    args: argparse.Namespace, action: Callable[[KeyStore, KeyTrail], Awaitable[int]], *, audited: bool = False
+) -> int:
     try:
         config = load_config(args.config)
         store = _store(config)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    trail = KeyTrail(config)
 
     async def main() -> int:
         try:
-            return await action(store)
+            if audited:
+                try:
+                    trail.open()
+                except (OSError, RuntimeError) as exc:
+                    print(
+                        f"gateway: the audit trail in {config.audit.dir} cannot be written, "
+                        f"so no key was changed: {exc}",
+                        file=sys.stderr,
+                    )
+                    return 1
+            try:
+                return await action(store, trail)
+            except AuditWriteError as exc:
+                print(
+                    f"gateway: the audit event could not be written ({exc}): a new key was revoked again, "
+                    "a revocation stands",
+                    file=sys.stderr,
+                )
+                return 1
         finally:
             await store.close()
+            await trail.close()
 
     return asyncio.run(main())
 
@@ -56,21 +124,26 @@ def _when(timestamp: float | None) -> str:
 def _create(args: argparse.Namespace) -> int:
     expires_at = time.time() + args.expires_in_days * 86400 if args.expires_in_days else None
 
-    async def create(store: KeyStore) -> int:
+    async def create(store: KeyStore, trail: KeyTrail) -> int:
         key, record = new_key(
             args.subject, args.team, tuple(args.role), description=args.description or "", expires_at=expires_at
         )
         await store.put(record)
+        try:
+            await trail.record("key.created", record)
+        except AuditWriteError:
+            await store.revoke(record.key_id)  # no unaudited key in use: this one is never shown
+            raise
         print(f"key id:  {record.key_id}")
         print(f"key:     {key}")
         print("Store the key now: it is shown only once.", file=sys.stderr)
         return 0
 
-    return _run(args, create)
+    return _run(args, create, audited=True)
 
 
 def _list(args: argparse.Namespace) -> int:
-    async def show(store: KeyStore) -> int:
+    async def show(store: KeyStore, trail: KeyTrail) -> int:
         records = await store.list()
         if args.format == "json":
             for record in records:
@@ -92,15 +165,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    async def revoke(store: KeyStore) -> int:
+    async def revoke(store: KeyStore, trail: KeyTrail) -> int:
         record = await store.revoke(args.key_id)
         if record is None:
             print(f"gateway: no key with id {args.key_id!r}", file=sys.stderr)
             return 1
+        await trail.record("key.revoked", record)
         print(f"revoked {record.key_id} ({record.subject}, team {record.team}) at {_when(record.revoked_at)}")
         return 0
 
-    return _run(args, revoke)
+    return _run(args, revoke, audited=True)
 
 
 def register(commands: Any, default_config: str) -> None:

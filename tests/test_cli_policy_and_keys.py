@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit.conftest import trail_lines
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -75,6 +77,7 @@ def key_config(tmp_path: Path) -> Path:
     config = tmp_path / "gateway.yaml"
     config.write_text(
         f"auth: {{key_file: {tmp_path / 'keys.json'}}}\n"
+        f"audit: {{dir: {tmp_path / 'audit'}}}\n"
         "providers: {echo: {type: echo}}\n"
         "models: {echo: {deployments: [{provider: echo, model: echo-1}]}}\n"
     )
@@ -118,3 +121,25 @@ def test_keys_create_list_revoke(key_config: Path, tmp_path: Path) -> None:
     table = gateway("keys", "list", "--config", str(key_config)).stdout
     assert "revoked" in table
     assert gateway("keys", "revoke", "nosuchkey", "--config", str(key_config)).returncode == 1
+
+    # Both changes are in the audit trail, as the admin API's are, in the command's own chain.
+    events = [line for line in trail_lines(tmp_path / "audit") if line["type"] == "event"]
+    assert [(e["kind"], e["key_id"]) for e in events] == [("key.created", key_id), ("key.revoked", key_id)]
+    for event in events:
+        assert event["via"] == "cli"
+        assert event["by"]
+        assert event["replica"].endswith("-cli")
+        assert (event["subject"], event["team"], event["roles"]) == ("alice", "platform", ["developer", "auditor"])
+    assert key.split("_", 1)[1] not in json.dumps(events)
+    checked = gateway("audit", "verify", "--config", str(key_config))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_keys_are_not_changed_when_the_audit_trail_cannot_be_written(key_config: Path, tmp_path: Path) -> None:
+    (tmp_path / "audit").write_text("a file where the trail's directory should be")
+    created = gateway("keys", "create", "--config", str(key_config), "--subject", "bob", "--team", "t", "--role", "r")
+    assert created.returncode == 1
+    assert "audit trail" in created.stderr
+    assert "key:" not in created.stdout
+    assert "Traceback" not in created.stderr
+    assert not (tmp_path / "keys.json").exists() or "bob" not in (tmp_path / "keys.json").read_text()
