@@ -57,7 +57,7 @@ class KeyTrail:
         self._log: AuditLog | None = None
 
     def open(self) -> None:
-        """Open the chain (raises ``OSError`` or ``RuntimeError`` when the trail cannot be written)."""
+        """Open the chain (raises ``OSError``, ``RuntimeError`` or ``ConfigError`` when it cannot be written)."""
         log = AuditLog(self._config, capture=CapturePolicy())
         log.start()
         self._log = log
@@ -92,7 +92,7 @@ def _run(
             if audited:
                 try:
                     trail.open()
-                except (OSError, RuntimeError) as exc:
+                except (OSError, RuntimeError, ConfigError) as exc:
                     print(
                         f"gateway: the audit trail in {config.audit.dir} cannot be written, "
                         f"so no key was changed: {exc}",
@@ -103,8 +103,8 @@ def _run(
                 return await action(store, trail)
             except AuditWriteError as exc:
                 print(
-                    f"gateway: the audit event could not be written ({exc}): a new key was revoked again, "
-                    "a revocation stands",
+                    f"gateway: the audit event could not be written ({exc}); a key being created was revoked "
+                    "again, a revocation stands",
                     file=sys.stderr,
                 )
                 return 1
