@@ -84,20 +84,13 @@ def alternate(
 
 def _together(contenders: list[Contender], body: Path, rounds: int, seconds: float, conns: int, core: int | None,
               warmup: float, on_round: Callable[[int, list[Contender]], None] | None) -> None:
-    def run(contender: Contender, length: float) -> tuple[float, int, dict[str, int]]:
-        result = load.wrk(contender.url, body, connections=conns, seconds=length, headers=contender.headers, core=core)
-        return result.rps, result.requests, result.errors
-
+    # Each thread measures its own server around its own wrk; the runs overlap in time.
     with concurrent.futures.ThreadPoolExecutor(len(contenders)) as pool:
-        list(pool.map(lambda c: run(c, warmup), contenders))
+        list(pool.map(lambda c: measure(c, body, conns=conns, seconds=warmup, core=core), contenders))
         for round_ in range(1, rounds + 1):
-            before = [procs.cpu_seconds([c.pid]) for c in contenders]
-            results = list(pool.map(lambda c: run(c, seconds), contenders))
-            after = [procs.cpu_seconds([c.pid]) for c in contenders]
-            for contender, (rps, requests, errors), start, end in zip(contenders, results, before, after, strict=True):
-                if errors:
-                    raise RuntimeError(f"{contender.name}: {errors} errors")
-                contender.cpu_ms.append(1000 * (end - start) / max(requests, 1))
+            results = list(pool.map(lambda c: measure(c, body, conns=conns, seconds=seconds, core=core), contenders))
+            for contender, (cpu_ms, rps) in zip(contenders, results, strict=True):
+                contender.cpu_ms.append(cpu_ms)
                 contender.rps.append(rps)
             if on_round is not None:
                 on_round(round_, contenders)
