@@ -1,13 +1,19 @@
 """The one module that speaks HTTP to providers.
 
-Each provider gets one pooled, keep-alive client for the life of the runtime.
-The client is aiohttp's: measured on this project's machines (FINDINGS.md), an
-``httpx.AsyncClient`` pool collapses under concurrency (~1,100 RPS at one
-connection, ~190 at 64) while aiohttp holds (~2,600 / ~7,300 / ~5,600) at a
-third of the CPU per request. Nothing outside this module knows which library
-is used: callers see :class:`UpstreamResponse` / :class:`UpstreamStream` and
-gateway errors. aiohttp's exceptions are mapped to gateway errors here and only
-here.
+Each provider gets one pooled, keep-alive client for the life of the runtime:
+reqwest (Rust; hyper underneath, rustls for TLS against the system's trust
+store) through the ``pyreqwest`` binding. Measured on this project's machines
+(bench/README.md, "Ninth round"): httpx's pool collapses under concurrency
+(FINDINGS.md); aiohttp holds, but its client costs ~145 µs of CPU per call at
+one connection and ~68 µs at 64; reqwest ~100 and ~33, the connection's I/O
+and HTTP parsing running on its own thread. The price is one hand-over between
+that thread and the event loop per piece of a body read as it arrives: a
+stream whose events arrive all at once costs more than with aiohttp; events
+spaced out in time, as a model sends them, cost the same.
+
+Nothing outside this module knows which library is used: callers see
+:class:`UpstreamResponse` / :class:`UpstreamStream` and gateway errors. The
+library's exceptions are mapped to gateway errors here and only here.
 
 The built-in ``echo`` provider has an in-process client with the same
 interface, so the whole pipeline (translation included) runs for it too.
@@ -15,17 +21,20 @@ interface, so the whole pipeline (translation included) runs for it too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
-import aiohttp
-from yarl import URL
+from pyreqwest.client import ClientBuilder
+from pyreqwest.exceptions import BodyDecodeError, ConnectError, PyreqwestError, ReadError, WriteError
+from pyreqwest.request import StreamRequest
+from pyreqwest.response import Response
 
 from adapters.base import HttpRequest
 from adapters.echo import respond as echo_respond
+from gateway import __version__
 from gateway.config import ProviderConfig
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 
@@ -33,8 +42,14 @@ log = logging.getLogger("gateway.upstream")
 
 #: Largest non-streamed upstream body we accept; protects memory from a broken provider.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-#: Parsed upstream URLs kept per provider (a URL embeds the model name for some providers).
-MAX_PARSED_URLS = 1024
+#: How much of a non-streamed body reqwest collects before handing the response over: a JSON
+#: answer of up to this size crosses from reqwest's thread to the event loop once, not per piece.
+#: Streams are handed over at their head (0), or their first events would wait for this much.
+PREFETCH_BYTES = 256 * 1024
+#: Seconds an idle pooled connection is kept open.
+POOL_IDLE_SECONDS = 30
+#: Names the gateway to providers (reqwest would otherwise name the binding).
+USER_AGENT = f"ai-governance-gateway/{__version__}"
 
 
 @dataclass(slots=True)
@@ -52,7 +67,7 @@ class UpstreamStream(Protocol):
 
     async def read_all(self) -> bytes: ...
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class UpstreamClient(Protocol):
@@ -64,124 +79,117 @@ class UpstreamClient(Protocol):
 
 
 def _mapped(exc: BaseException, provider: str) -> GatewayError:
-    """Translate an aiohttp/asyncio failure into a gateway error (never leaking URLs or keys)."""
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    """Translate a client failure into a gateway error (never leaking URLs or keys)."""
+    if isinstance(exc, TimeoutError):  # connect, read, pool and total timeouts alike
         return UpstreamTimeoutError(f"The {provider} provider did not answer in time.")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         return UpstreamUnavailableError(f"The {provider} provider cannot be reached.")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+    if isinstance(exc, ReadError | WriteError | BodyDecodeError):
         return UpstreamError(
             f"The {provider} provider closed the connection unexpectedly.", code="upstream_disconnected"
         )
     return UpstreamError(f"The request to the {provider} provider failed.", code="upstream_error")
 
 
-class _AiohttpStream:
-    __slots__ = ("_provider", "_response", "headers", "status")
+def _too_large(provider: str) -> UpstreamError:
+    return UpstreamError(
+        f"The {provider} provider's answer is larger than {MAX_RESPONSE_BYTES >> 20} MiB.",
+        code="upstream_response_too_large",
+    )
 
-    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
-        self._response = response
+
+class _ReqwestStream:
+    """A response whose body is read as it arrives; holds its connection until closed."""
+
+    __slots__ = ("_body", "_closed", "_provider", "_request", "headers", "status")
+
+    def __init__(self, request: StreamRequest, response: Response, provider: str) -> None:
+        self._request = request
+        self._body = response.body_reader
         self._provider = provider
+        self._closed = False
         self.status = response.status
-        # Not copied: aiohttp's headers are already a case-insensitive mapping.
+        # Not copied: reqwest's header map is already case-insensitive.
         self.headers: Mapping[str, str] = response.headers
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         try:
-            async for data in self._response.content.iter_any():
-                yield data
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            while (data := await self._body.read_chunk()) is not None:
+                yield bytes(data)
+        except PyreqwestError as exc:
             raise _mapped(exc, self._provider) from None
         finally:
-            self._response.release()
+            await self.aclose()
 
     async def read_all(self) -> bytes:
-        # To the end of the body: a sized ``content.read(n)`` returns only what has arrived so far.
-        content = self._response.content
+        parts: list[bytes] = []
+        size = 0
         try:
-            body = await content.readany()
-            if not content.at_eof():  # more than one read's worth: collect it, within the cap
-                parts, size = [body], len(body)
-                while data := await content.readany():
-                    size += len(data)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise UpstreamError(
-                            f"The {self._provider} provider's answer is larger than {MAX_RESPONSE_BYTES >> 20} MiB.",
-                            code="upstream_response_too_large",
-                        )
-                    parts.append(data)
-                body = b"".join(parts)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            while (data := await self._body.read_chunk()) is not None:
+                size += len(data)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _too_large(self._provider)
+                parts.append(bytes(data))
+        except PyreqwestError as exc:
             raise _mapped(exc, self._provider) from None
         finally:
-            self._response.release()
-        return body
+            await self.aclose()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def close(self) -> None:
-        # Closing (not releasing) drops the connection, which is how the
-        # provider learns that the client went away mid-stream.
-        self._response.close()
+    async def aclose(self) -> None:
+        # Closed before the end of the body, the connection is dropped rather than pooled,
+        # which is how the provider learns that the client went away mid-stream.
+        if not self._closed:
+            self._closed = True
+            await self._request.__aexit__(None, None, None)
 
 
-class AiohttpClient:
-    """A pooled HTTP client for one provider."""
+class ReqwestClient:
+    """A pooled HTTP client for one provider (reqwest, through pyreqwest)."""
 
     def __init__(self, provider: ProviderConfig) -> None:
-        self._provider = provider
         self._name = provider.name
-        connector = aiohttp.TCPConnector(
-            limit=provider.max_connections,
-            limit_per_host=provider.max_connections,
-            keepalive_timeout=30,
-            ttl_dns_cache=300,
-            enable_cleanup_closed=False,
+        timeouts = provider.timeouts
+        builder = (
+            ClientBuilder()
+            .max_connections(provider.max_connections)
+            .connect_timeout(timedelta(seconds=timeouts.connect))
+            .read_timeout(timedelta(seconds=timeouts.read))
+            .timeout(timedelta(seconds=timeouts.total))
+            .pool_idle_timeout(timedelta(seconds=POOL_IDLE_SECONDS))
+            .follow_redirects(False)
+            .user_agent(USER_AGENT)
+            # A gateway talks to its providers directly: proxy variables in its environment
+            # must not redirect provider traffic (and its keys) elsewhere.
+            .no_proxy()
+            .default_cookie_store(False)
         )
-        self._timeout = aiohttp.ClientTimeout(
-            total=provider.timeouts.total,
-            connect=provider.timeouts.connect,
-            sock_read=provider.timeouts.read,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-            raise_for_status=False,
-            trust_env=False,
-            # A proxy must not keep provider cookies, and skipping the jar saves work per request.
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-        self._urls: dict[str, URL] = {}
+        self._client = builder.build()
 
-    async def _request(self, request: HttpRequest) -> aiohttp.ClientResponse:
-        url = self._urls.get(request.url)
-        if url is None:
-            url = self._parsed(request.url)
+    async def _send(self, request: HttpRequest, prefetch: int) -> tuple[StreamRequest, Response]:
+        streamed = (
+            self._client.request(request.method, request.url)
+            .headers(request.headers)
+            .body_bytes(request.body)
+            .streamed_read_buffer_limit(prefetch)
+            .build_streamed()
+        )
         try:
-            return await self._session.request(
-                request.method, url, data=request.body, headers=request.headers, allow_redirects=False
-            )
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            return streamed, await streamed.__aenter__()
+        except PyreqwestError as exc:
             raise _mapped(exc, self._name) from None
 
-    def _parsed(self, url: str) -> URL:
-        # A deployment calls a handful of URLs: parse each once, not on every request.
-        if len(self._urls) >= MAX_PARSED_URLS:
-            self._urls.clear()
-        parsed = self._urls[url] = URL(url)
-        return parsed
-
     async def send(self, request: HttpRequest) -> UpstreamResponse:
-        response = await self._request(request)
-        stream = _AiohttpStream(response, self._name)
-        body = await stream.read_all()
-        return UpstreamResponse(stream.status, stream.headers, body)
+        streamed, response = await self._send(request, PREFETCH_BYTES)
+        body = await _ReqwestStream(streamed, response, self._name).read_all()
+        return UpstreamResponse(response.status, response.headers, body)
 
     async def open_stream(self, request: HttpRequest) -> UpstreamStream:
-        return _AiohttpStream(await self._request(request), self._name)
+        streamed, response = await self._send(request, 0)
+        return _ReqwestStream(streamed, response, self._name)
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._client.close()
 
 
 class _EchoStream:
@@ -199,7 +207,7 @@ class _EchoStream:
     async def read_all(self) -> bytes:
         return b"".join(self._chunks)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._chunks = []
 
 
@@ -224,23 +232,32 @@ class FetchError(Exception):
 
 async def fetch_bytes(url: str, deadline: float, max_bytes: int) -> bytes:
     """GET a small document (JWKS and the like) with a deadline and a size cap."""
+    client = (
+        ClientBuilder()
+        .timeout(timedelta(seconds=deadline))
+        .follow_redirects(False)
+        .user_agent(USER_AGENT)
+        .no_proxy()
+        .build()
+    )
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=deadline), trust_env=False) as session,
-            session.get(url, allow_redirects=False) as response,
-        ):
+        async with client.get(url).build_streamed() as response:
             if response.status != 200:
                 raise FetchError(f"HTTP {response.status}")
-            body = await response.content.read(max_bytes + 1)
-    except (TimeoutError, aiohttp.ClientError) as exc:
+            body = bytearray()
+            while (data := await response.body_reader.read_chunk()) is not None:
+                body += data
+                if len(body) > max_bytes:
+                    raise FetchError(f"larger than {max_bytes} bytes")
+    except PyreqwestError as exc:
         raise FetchError(type(exc).__name__) from None
-    if len(body) > max_bytes:
-        raise FetchError(f"larger than {max_bytes} bytes")
-    return body
+    finally:
+        await client.close()
+    return bytes(body)
 
 
 def create_client(provider: ProviderConfig) -> UpstreamClient:
     """Build the client for one provider; must run inside the event loop."""
     if provider.type == "echo":
         return EchoClient()
-    return AiohttpClient(provider)
+    return ReqwestClient(provider)

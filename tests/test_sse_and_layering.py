@@ -64,6 +64,9 @@ def test_adapters_never_import_the_gateway() -> None:
     assert not offenders
 
 
+HTTP_CLIENTS = ("aiohttp", "httpx", "pyreqwest")
+
+
 def test_only_upstream_module_imports_http_clients() -> None:
     offenders = []
     for path in (ROOT / "gateway").rglob("*.py"):
@@ -73,5 +76,5 @@ def test_only_upstream_module_imports_http_clients() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                offenders += [f"{path.name}: {m}" for m in modules if m.split(".")[0] in ("aiohttp", "httpx")]
+                offenders += [f"{path.name}: {m}" for m in modules if m.split(".")[0] in HTTP_CLIENTS]
     assert not offenders

@@ -118,7 +118,7 @@ class Dispatch:
             await _raise_for_status(stream, deployment)
         finally:
             if stream.status >= 400:
-                stream.close()
+                await stream.aclose()
         assert exchange.chat is not None
         decoder = deployment.adapter.chat_stream_decoder(exchange.chat, deployment.target)
         provider = deployment.provider.name
@@ -147,7 +147,7 @@ class Dispatch:
                 raise error from None
             finally:
                 attempt.latency = exchange.upstream_latency = time.perf_counter() - attempt.started
-                stream.close()
+                await stream.aclose()
 
         return Reply(stream=chunks())
 
