@@ -335,7 +335,7 @@ class Bench:
         if target.name == "direct":
             return "Go " + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
                                           check=False).stdout.strip()
-        gateway = ["uvicorn", "starlette", "aiohttp"]
+        gateway = ["uvicorn", "starlette", "pyreqwest"]
         packages = {"gateway": gateway, "gateway-fsync": gateway, "aiohttp-proxy": ["uvicorn", "aiohttp"],
                     "httpx-proxy": ["uvicorn", "httpx"]}[target.name]
         return ", ".join(f"{p} {setup.package_version(PROJECT_PYTHON, p)}" for p in packages)

@@ -66,7 +66,7 @@ def _short(frame: str) -> str:
 
 
 #: Components. The innermost frame (leaf first) matching a project component, the access log or uvicorn owns
-#: the sample, so a library call made by a gateway component counts for it (aiohttp under gateway/upstream.py
+#: the sample, so a library call made by a gateway component counts for it (pyreqwest under gateway/upstream.py
 #: is the upstream client; orjson under adapters/ is adapters). Only stacks with none of those fall back to
 #: the library markers of LIBRARIES (callbacks the event loop runs by itself).
 COMPONENTS: list[tuple[str, str]] = [
@@ -80,7 +80,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("casbin/", "stage: authorize (casbin)"),
     ("gateway/pipeline/", "stage: {name}"),
     ("adapters/", "adapters (validate, translate, SSE)"),
-    ("gateway/upstream.py", "upstream client (gateway/upstream.py + aiohttp)"),
+    ("gateway/upstream.py", "upstream client (gateway/upstream.py + pyreqwest; its own thread is not sampled)"),
     ("gateway/endpoints/respond.py", "response writing (JSON, SSE)"),
     ("gateway/endpoints/", "endpoint (read body, build exchange)"),
     ("gateway/asgi/", "middleware: {name}"),
@@ -88,6 +88,7 @@ COMPONENTS: list[tuple[str, str]] = [
 ]
 LIBRARIES: list[tuple[str, str]] = [
     ("aiohttp/", "aiohttp I/O callbacks (upstream responses)"),
+    ("pyreqwest/", "pyreqwest callbacks (upstream responses)"),
     ("asyncio/", "event loop (uvloop, C; asyncio)"),
 ]
 
