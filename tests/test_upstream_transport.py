@@ -1,4 +1,4 @@
-"""How the gateway reaches providers: TLS verified against the trust store, proxy variables ignored."""
+"""How the gateway reaches providers: TLS verified against the trust store; no proxy variables, no redirects."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.conftest import base_document
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -143,3 +147,23 @@ def test_proxy_variables_in_the_environment_do_not_divert_provider_traffic(
     answer = _chat(gateway, sdk)
     assert answer.choices[0].message.content
     assert fake.requests
+
+
+def test_a_provider_redirect_is_not_followed_so_the_key_stays_with_the_configured_host(
+    fake_openai: tuple[FakeOpenAI, str],
+    start_gateway: Callable[[dict[str, Any]], str],
+    sdk: Callable[..., openai.OpenAI],
+) -> None:
+    elsewhere, elsewhere_url = fake_openai  # where the redirect points: it must never be called
+
+    async def moved(request: Request) -> Response:
+        return Response(status_code=307, headers={"location": f"{elsewhere_url}/v1/chat/completions"})
+
+    redirector = Starlette(routes=[Route("/v1/chat/completions", moved, methods=["POST"])])
+    with serve(redirector) as url:
+        gateway = start_gateway(base_document(url))
+        with pytest.raises(openai.APIStatusError) as info:
+            _chat(gateway, sdk)
+    assert info.value.status_code == 502
+    assert elsewhere_url not in info.value.response.text
+    assert not elsewhere.requests, "the provider's key was sent where a redirect pointed"
