@@ -75,8 +75,12 @@ def evaluate(
         lite_core = _per_core(find(rows, "litellm", "closed", mode, high))
         ratio = gw_core / lite_core if gw_core and lite_core else None
         value = f" ({gw_core:,.0f} vs {lite_core:,.0f} req/CPU-s)" if gw_core and lite_core else ""
+
+        def per_core(v: float, value: str = value) -> str:
+            return f"{v:.1f}x{value}"
+
         checks.append(_check(f"gateway RPS per core ÷ LiteLLM's ({high} conn, {mode})", ratio, "≥ 15x",
-                             lambda v, value=value: f"{v:.1f}x{value}", lambda v: v >= 15))
+                             per_core, lambda v: v >= 15))
 
     if 20 in rates:
         name = "gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)"
