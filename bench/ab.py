@@ -72,8 +72,19 @@ def launch(variant: Variant, context: Context) -> procs.Server:
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     (run_dir / "policies").symlink_to(variant.checkout / "policies")
-    command = [str(PROJECT_PYTHON), "-c", LAUNCHER, str(variant.checkout), "serve", "--config", str(variant.config),
-               "--port", str(variant.port), "--workers", "1"]
+    command = [
+        str(PROJECT_PYTHON),
+        "-c",
+        LAUNCHER,
+        str(variant.checkout),
+        "serve",
+        "--config",
+        str(variant.config),
+        "--port",
+        str(variant.port),
+        "--workers",
+        "1",
+    ]
     server = procs.start(variant.name, command, core=SERVER_CORE, log_dir=context.log_dir, env=env, cwd=run_dir)
     procs.wait_ready(server, f"http://127.0.0.1:{variant.port}/readyz")
     return server
@@ -86,8 +97,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one run")
     parser.add_argument("--conns", type=int, default=1)
     parser.add_argument("--mode", choices=("json", "stream"), default="json")
-    parser.add_argument("--together", action="store_true",
-                        help="load every variant at the same time in each round instead of in turn")
+    parser.add_argument(
+        "--together", action="store_true", help="load every variant at the same time in each round instead of in turn"
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
     if len({v.name for v in variants}) != len(variants):
@@ -96,8 +108,13 @@ def main() -> int:
     binaries = setup.build_go()
     log_dir = setup.BUILD / "logs"
     upstream_port = procs.free_port()
-    upstream = procs.start("ab-upstream", [str(binaries["fakeupstream"]), "-addr", f"127.0.0.1:{upstream_port}"],
-                           core=LOAD_CORE, log_dir=log_dir, env={"GOMAXPROCS": "1"})
+    upstream = procs.start(
+        "ab-upstream",
+        [str(binaries["fakeupstream"]), "-addr", f"127.0.0.1:{upstream_port}"],
+        core=LOAD_CORE,
+        log_dir=log_dir,
+        env={"GOMAXPROCS": "1"},
+    )
     url = f"http://127.0.0.1:{upstream_port}/v1"
     context = Context(url, url, {"fast": upstream.pid}, SERVER_CORE, log_dir, BENCH / "gateway.yaml", None)
     body = load.body_files(setup.BUILD / "bodies", [FAST_MODEL])[(FAST_MODEL, args.mode == "stream")]
@@ -118,8 +135,16 @@ def main() -> int:
             print(f"round {round_}: {cells}", flush=True)
 
         try:
-            paired.alternate(contenders, body, rounds=args.rounds, seconds=args.seconds, conns=args.conns,
-                             core=LOAD_CORE, simultaneous=args.together, on_round=show)
+            paired.alternate(
+                contenders,
+                body,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                conns=args.conns,
+                core=LOAD_CORE,
+                simultaneous=args.together,
+                on_round=show,
+            )
         except RuntimeError as exc:  # a variant answered with errors: its log says why
             logs = "\n".join(f"--- {v.name}:\n{v.server.tail()}" for v in variants if v.server is not None)
             raise RuntimeError(f"{exc}\n{logs}") from None
@@ -130,13 +155,17 @@ def main() -> int:
         procs.stop(upstream)
     first = contenders[0]
     how = "simultaneous" if args.together else "alternating"
-    print(f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} {how} runs "
-          f"of {args.seconds:g} s; the last column is the median of each round's ratio to the first:\n")
+    print(
+        f"\nCPU ms per request, {args.conns} connection(s), {args.mode}, median of {args.rounds} {how} runs "
+        f"of {args.seconds:g} s; the last column is the median of each round's ratio to the first:\n"
+    )
     print("| variant | CPU ms/request | range | RPS | ÷ first |")
     print("|---|---:|---:|---:|---:|")
     for c in contenders:
-        print(f"| {c.name} | {c.median_cpu_ms:.3f} | {min(c.cpu_ms):.3f}-{max(c.cpu_ms):.3f} "
-              f"| {c.median_rps:,.0f} | {paired.median_ratio(c, first):.3f} |")
+        print(
+            f"| {c.name} | {c.median_cpu_ms:.3f} | {min(c.cpu_ms):.3f}-{max(c.cpu_ms):.3f} "
+            f"| {c.median_rps:,.0f} | {paired.median_ratio(c, first):.3f} |"
+        )
     return 0
 
 

@@ -47,30 +47,55 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="llm upstream: wait before the first byte")
     parser.add_argument("--chunk-interval-ms", type=float, default=5.0, help="llm upstream: wait between events")
     parser.add_argument("--gateway-config", type=Path, default=BENCH / "gateway.yaml")
-    parser.add_argument("--gateway-key", default=os.environ.get("BENCH_GATEWAY_KEY"),
-                        help="client key sent to the gateway as 'Authorization: Bearer <key>' "
-                        "(default: $BENCH_GATEWAY_KEY; none when unset)")
+    parser.add_argument(
+        "--gateway-key",
+        default=os.environ.get("BENCH_GATEWAY_KEY"),
+        help="client key sent to the gateway as 'Authorization: Bearer <key>' "
+        "(default: $BENCH_GATEWAY_KEY; none when unset)",
+    )
     parser.add_argument("--litellm-spec", default="litellm[proxy]", help="what to pip install into .venv-litellm")
-    parser.add_argument("--profile", action="store_true",
-                        help="after the measurements, sample the gateway with py-spy under load")
+    parser.add_argument(
+        "--profile", action="store_true", help="after the measurements, sample the gateway with py-spy under load"
+    )
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profile, no measurements")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
-    parser.add_argument("--profile-targets", default="gateway",
-                        help="Python servers to profile (gateway, litellm, aiohttp-proxy, httpx-proxy)")
+    parser.add_argument(
+        "--profile-targets",
+        default="gateway",
+        help="Python servers to profile (gateway, litellm, aiohttp-proxy, httpx-proxy)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin (results are then noisier)")
-    parser.add_argument("--max-foreign", type=float, default=10.0,
-                        help="repeat a cell when other processes used more than this %% of a core during it")
-    parser.add_argument("--quiet-wait", type=float, default=60.0,
-                        help="before a cell, wait up to this many seconds for other processes to quieten")
-    parser.add_argument("--retries", type=int, default=2, help="repeats of a disturbed cell (the least disturbed "
-                        "attempt is kept)")
-    parser.add_argument("--paired-rounds", type=int, help="rounds of alternating gateway / aiohttp-proxy runs for "
-                        "the CPU target (default 12, quick 3; 0: no paired phase)")
+    parser.add_argument(
+        "--max-foreign",
+        type=float,
+        default=10.0,
+        help="repeat a cell when other processes used more than this %% of a core during it",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="before a cell, wait up to this many seconds for other processes to quieten",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=2, help="repeats of a disturbed cell (the least disturbed attempt is kept)"
+    )
+    parser.add_argument(
+        "--paired-rounds",
+        type=int,
+        help="rounds of alternating gateway / aiohttp-proxy runs for "
+        "the CPU target (default 12, quick 3; 0: no paired phase)",
+    )
     parser.add_argument("--paired-seconds", type=float, help="length of one paired run (default 3, quick 1)")
-    parser.add_argument("--paired-latency-rounds", type=int, help="open-loop paired rounds (direct, gateway, "
-                        "pass-through) at 20 RPS json and 50 RPS streamed (default 6, quick 2; 0: none)")
-    parser.add_argument("--paired-latency-seconds", type=float, help="length of one open-loop paired run "
-                        "(default 10, quick 2)")
+    parser.add_argument(
+        "--paired-latency-rounds",
+        type=int,
+        help="open-loop paired rounds (direct, gateway, "
+        "pass-through) at 20 RPS json and 50 RPS streamed (default 6, quick 2; 0: none)",
+    )
+    parser.add_argument(
+        "--paired-latency-seconds", type=float, help="length of one open-loop paired run (default 10, quick 2)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -87,15 +112,32 @@ def parse_args() -> argparse.Namespace:
 
 
 def machine() -> dict[str, object]:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    os_name = next((ln.split("=", 1)[1].strip('"') for ln in Path("/etc/os-release").read_text().splitlines()
-                    if ln.startswith("PRETTY_NAME=")), platform.system())
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            check=False).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "gateway", "adapters"],
-                           capture_output=True, text=True, check=False).stdout.strip()
+    os_name = next(
+        (
+            ln.split("=", 1)[1].strip('"')
+            for ln in Path("/etc/os-release").read_text().splitlines()
+            if ln.startswith("PRETTY_NAME=")
+        ),
+        platform.system(),
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "gateway", "adapters"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -135,8 +177,15 @@ class Bench:
         urls = {}
         for name, (latency, interval) in timings.items():
             port = procs.free_port()
-            command = [str(self.binaries["fakeupstream"]), "-addr", f"127.0.0.1:{port}", "-latency-ms", str(latency),
-                       "-chunk-interval-ms", str(interval)]
+            command = [
+                str(self.binaries["fakeupstream"]),
+                "-addr",
+                f"127.0.0.1:{port}",
+                "-latency-ms",
+                str(latency),
+                "-chunk-interval-ms",
+                str(interval),
+            ]
             env = {"GOMAXPROCS": "1"}
             server = procs.start(f"upstream-{name}", command, core=self.load_core, log_dir=self.log_dir, env=env)
             procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz")
@@ -165,8 +214,9 @@ class Bench:
     def preflight(self, target: Target, urls: dict[str, str], headers: dict[str, str]) -> str | None:
         for phase, model in (("fast", FAST_MODEL), ("llm", LLM_MODEL)):
             for stream in (False, True):
-                problem = load.check_once(urls[phase] + "/chat/completions", load.chat_body(model, stream), headers,
-                                          stream=stream)
+                problem = load.check_once(
+                    urls[phase] + "/chat/completions", load.chat_body(model, stream), headers, stream=stream
+                )
                 if problem:
                     return f"{phase} {'stream' if stream else 'json'}: {problem}"
         return None
@@ -193,24 +243,43 @@ class Bench:
         procs.settle(pids)
         return best
 
-    def _row(self, name: str, phase: str, mode: str, load_: int, result: load.LoadResult, usage: dict[str, float],
-             answered: int, pids: list[int]) -> Row:
+    def _row(
+        self,
+        name: str,
+        phase: str,
+        mode: str,
+        load_: int,
+        result: load.LoadResult,
+        usage: dict[str, float],
+        answered: int,
+        pids: list[int],
+    ) -> Row:
         return Row(
-            name, phase, mode, load_, rps=result.rps, p50=result.p50, p99=result.p99, ttft_p50=result.ttft_p50,
-            ttft_p99=result.ttft_p99, errors=result.error_count, requests=result.requests,
-            cpu_ms=1000 * usage["server_cpu_s"] / max(answered, 1), peak_rss_mb=procs.peak_rss_mb(pids),
+            name,
+            phase,
+            mode,
+            load_,
+            rps=result.rps,
+            p50=result.p50,
+            p99=result.p99,
+            ttft_p50=result.ttft_p50,
+            ttft_p99=result.ttft_p99,
+            errors=result.error_count,
+            requests=result.requests,
+            cpu_ms=1000 * usage["server_cpu_s"] / max(answered, 1),
+            peak_rss_mb=procs.peak_rss_mb(pids),
             load_core_busy=usage["load_core_busy"] if self.pin else math.nan,
             server_core_busy=usage["server_core_busy"] if self.pin else math.nan,
             foreign_pct=usage["foreign_pct"],
         )
 
-    def closed_loop(self, name: str, url: str, mode: str, conns: int, headers: dict[str, str],
-                    pids: list[int]) -> Row:
+    def closed_loop(self, name: str, url: str, mode: str, conns: int, headers: dict[str, str], pids: list[int]) -> Row:
         body = self.bodies[(FAST_MODEL, mode == "stream")]
 
         def run() -> load.LoadResult:
-            return load.wrk(url, body, connections=conns, seconds=self.args.seconds, headers=headers,
-                            core=self.load_core)
+            return load.wrk(
+                url, body, connections=conns, seconds=self.args.seconds, headers=headers, core=self.load_core
+            )
 
         # Open the connections and reach a steady state before measuring.
         load.wrk(url, body, connections=conns, seconds=1, headers=headers, core=self.load_core)
@@ -218,14 +287,24 @@ class Bench:
         answered = result.requests - result.errors.get("status", 0)
         return self._row(name, "closed", mode, conns, result, usage, answered, pids)
 
-    def open_loop(self, target: Target, url: str, mode: str, rate: int, headers: dict[str, str],
-                  pids: list[int]) -> Row:
+    def open_loop(
+        self, target: Target, url: str, mode: str, rate: int, headers: dict[str, str], pids: list[int]
+    ) -> Row:
         body = self.bodies[(LLM_MODEL, mode == "stream")]
         warmup = self.args.warmup / 2
 
         def run() -> load.LoadResult:
-            return load.openloop(self.binaries["openloop"], url, body, rate=rate, seconds=self.args.seconds,
-                                 stream=mode == "stream", headers=headers, core=self.load_core, warmup=warmup)
+            return load.openloop(
+                self.binaries["openloop"],
+                url,
+                body,
+                rate=rate,
+                seconds=self.args.seconds,
+                stream=mode == "stream",
+                headers=headers,
+                core=self.load_core,
+                warmup=warmup,
+            )
 
         result, usage = self.measure(run, pids)
         # The driver's warm-up requests are served inside the metered window too.
@@ -252,27 +331,36 @@ class Bench:
             info.rss_after_warmup_mb = procs.rss_mb(pids_closed)
             info.idle_cpu_pct = self.idle_cpu(pids_closed)
             if server:
-                print(f"   ready in {info.ready_s:.2f} s; warm-up {served} requests; RSS after warm-up "
-                      f"{info.rss_after_warmup_mb:.0f} MB; idle CPU {info.idle_cpu_pct:.1f}% of a core")
+                print(
+                    f"   ready in {info.ready_s:.2f} s; warm-up {served} requests; RSS after warm-up "
+                    f"{info.rss_after_warmup_mb:.0f} MB; idle CPU {info.idle_cpu_pct:.1f}% of a core"
+                )
             for mode in self.modes:
                 for conns in self.conns:
-                    row = self.closed_loop(target.name, urls["fast"] + "/chat/completions", mode, conns, headers,
-                                           pids_closed)
+                    row = self.closed_loop(
+                        target.name, urls["fast"] + "/chat/completions", mode, conns, headers, pids_closed
+                    )
                     rows.append(row)
                     self.show(row)
             if server is None:
                 rows += self.upstream_alone()
             pids_open = self.measured_pids(target, server, "open")
             for mode in self.modes:
-                capacity = max((r.rps for r in rows if r.target == target.name and r.phase == "closed"
-                                and r.mode == mode), default=math.inf)
+                capacity = max(
+                    (r.rps for r in rows if r.target == target.name and r.phase == "closed" and r.mode == mode),
+                    default=math.inf,
+                )
                 for rate in self.rates:
                     if rate > OVER_CAPACITY * capacity:
-                        row = Row(target.name, "open", mode, rate,
-                                  note=f"skipped: over capacity ({capacity:,.0f} RPS closed-loop)")
+                        row = Row(
+                            target.name,
+                            "open",
+                            mode,
+                            rate,
+                            note=f"skipped: over capacity ({capacity:,.0f} RPS closed-loop)",
+                        )
                     else:
-                        row = self.open_loop(target, urls["llm"] + "/chat/completions", mode, rate, headers,
-                                             pids_open)
+                        row = self.open_loop(target, urls["llm"] + "/chat/completions", mode, rate, headers, pids_open)
                     rows.append(row)
                     self.show(row)
             info.peak_rss_mb = max(procs.peak_rss_mb(pids_closed), procs.peak_rss_mb(pids_open))
@@ -287,10 +375,19 @@ class Bench:
     def paired_settings(self) -> paired_phase.Settings:
         a = self.args
         return paired_phase.Settings(
-            conns=min(self.conns), cpu_rounds=a.paired_rounds, cpu_seconds=a.paired_seconds,
-            latency_rounds=a.paired_latency_rounds, latency_seconds=a.paired_latency_seconds, rates=self.rates,
-            modes=self.modes, warmup=a.warmup, load_core=self.load_core, max_foreign=a.max_foreign,
-            quiet_wait=a.quiet_wait, openloop=self.binaries["openloop"], bodies=self.bodies,
+            conns=min(self.conns),
+            cpu_rounds=a.paired_rounds,
+            cpu_seconds=a.paired_seconds,
+            latency_rounds=a.paired_latency_rounds,
+            latency_seconds=a.paired_latency_seconds,
+            rates=self.rates,
+            modes=self.modes,
+            warmup=a.warmup,
+            load_core=self.load_core,
+            max_foreign=a.max_foreign,
+            quiet_wait=a.quiet_wait,
+            openloop=self.binaries["openloop"],
+            bodies=self.bodies,
         )
 
     def warm_up(self, url: str, headers: dict[str, str]) -> int:
@@ -315,14 +412,21 @@ class Bench:
         """The fake upstream's capacity with a core to itself (on the server core), at the highest concurrency."""
         port = procs.free_port()
         command = [str(self.binaries["fakeupstream"]), "-addr", f"127.0.0.1:{port}"]
-        server = procs.start("upstream-alone", command, core=self.server_core, log_dir=self.log_dir,
-                             env={"GOMAXPROCS": "1"})
+        server = procs.start(
+            "upstream-alone", command, core=self.server_core, log_dir=self.log_dir, env={"GOMAXPROCS": "1"}
+        )
         rows = []
         try:
             procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz")
             for mode in self.modes:
-                row = self.closed_loop(UPSTREAM_ALONE, f"http://127.0.0.1:{port}/v1/chat/completions", mode,
-                                       max(self.conns), {}, [server.pid])
+                row = self.closed_loop(
+                    UPSTREAM_ALONE,
+                    f"http://127.0.0.1:{port}/v1/chat/completions",
+                    mode,
+                    max(self.conns),
+                    {},
+                    [server.pid],
+                )
                 rows.append(row)
                 self.show(row)
         finally:
@@ -333,11 +437,17 @@ class Bench:
         if target.name == "litellm":
             return "litellm " + setup.package_version(setup.LITELLM_VENV / "bin" / "python", "litellm")
         if target.name == "direct":
-            return "Go " + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
-                                          check=False).stdout.strip()
+            return (
+                "Go "
+                + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+            )
         gateway = ["uvicorn", "starlette", "pyreqwest"]
-        packages = {"gateway": gateway, "gateway-fsync": gateway, "aiohttp-proxy": ["uvicorn", "aiohttp"],
-                    "httpx-proxy": ["uvicorn", "httpx"]}[target.name]
+        packages = {
+            "gateway": gateway,
+            "gateway-fsync": gateway,
+            "aiohttp-proxy": ["uvicorn", "aiohttp"],
+            "httpx-proxy": ["uvicorn", "httpx"],
+        }[target.name]
         return ", ".join(f"{p} {setup.package_version(PROJECT_PYTHON, p)}" for p in packages)
 
     @staticmethod
@@ -346,8 +456,11 @@ class Bench:
             print(f"   {row.mode:6} {row.load_label:>9}  {row.note}", flush=True)
             return
         ttft = f" ttft p50 {row.ttft_p50:6.2f}" if row.ttft_p50 is not None else ""
-        print(f"   {row.mode:6} {row.load_label:>9}  {row.rps:9,.0f} rps  p50 {row.p50:7.2f}  p99 {row.p99:7.2f} ms"
-              f"{ttft}  cpu {row.cpu_ms:.3f} ms/req  err {row.errors}  other procs {row.foreign_pct:.0f}%", flush=True)
+        print(
+            f"   {row.mode:6} {row.load_label:>9}  {row.rps:9,.0f} rps  p50 {row.p50:7.2f}  p99 {row.p99:7.2f} ms"
+            f"{ttft}  cpu {row.cpu_ms:.3f} ms/req  err {row.errors}  other procs {row.foreign_pct:.0f}%",
+            flush=True,
+        )
 
     # -- profile ------------------------------------------------------------------------------------------------
     def profile_target(self, target: Target, context: Context, stamp: str) -> list[str]:
@@ -362,11 +475,19 @@ class Bench:
             self.warm_up(url, headers)
             for mode in self.modes:
                 out = self.args.out / "profiles" / f"{stamp}-{target.name}-{mode}.txt"
-                sections.append(profile.under_load(
-                    py_spy, server.pid, url, self.bodies[(FAST_MODEL, mode == "stream")], headers, out=out,
-                    seconds=self.args.profile_seconds, core=self.load_core,
-                    title=f"{target.name}, {mode}, 16 connections (wrk)",
-                ))
+                sections.append(
+                    profile.under_load(
+                        py_spy,
+                        server.pid,
+                        url,
+                        self.bodies[(FAST_MODEL, mode == "stream")],
+                        headers,
+                        out=out,
+                        seconds=self.args.profile_seconds,
+                        core=self.load_core,
+                        title=f"{target.name}, {mode}, 16 connections (wrk)",
+                    )
+                )
                 print(sections[-1])
         finally:
             procs.stop(server)
@@ -385,18 +506,31 @@ def main() -> int:
     except setup.SetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    pinning = (f"load generators (wrk, openloop), fake upstreams and this harness on core {LOAD_CORE}; "
-               f"server under test on core {SERVER_CORE} (taskset)" if bench.pin else "none (--no-pin or < 2 cores)")
+    pinning = (
+        f"load generators (wrk, openloop), fake upstreams and this harness on core {LOAD_CORE}; "
+        f"server under test on core {SERVER_CORE} (taskset)"
+        if bench.pin
+        else "none (--no-pin or < 2 cores)"
+    )
     print(f"pinning: {pinning}")
     result = Report(
         started=started.isoformat(timespec="seconds"),
         machine=machine(),
         settings={
-            "pinning": pinning, "seconds": args.seconds, "warmup_s": args.warmup, "quick": args.quick,
-            "latency_ms": args.latency_ms, "chunk_interval_ms": args.chunk_interval_ms, "conns": bench.conns,
-            "rates": bench.rates, "modes": bench.modes, "gateway_config": str(args.gateway_config),
-            "gateway_key": "given" if args.gateway_key else "created", "stream_events": "12 + usage + [DONE]",
-            "max_foreign": args.max_foreign, "retries": args.retries,
+            "pinning": pinning,
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "quick": args.quick,
+            "latency_ms": args.latency_ms,
+            "chunk_interval_ms": args.chunk_interval_ms,
+            "conns": bench.conns,
+            "rates": bench.rates,
+            "modes": bench.modes,
+            "gateway_config": str(args.gateway_config),
+            "gateway_key": "given" if args.gateway_key else "created",
+            "stream_events": "12 + usage + [DONE]",
+            "max_foreign": args.max_foreign,
+            "retries": args.retries,
         },
     )
     context = bench.start_upstreams()
@@ -414,8 +548,9 @@ def main() -> int:
     finally:
         bench.stop_upstreams()
     report.add_deltas(result.rows)
-    result.checks = checks.evaluate(result.rows, result.servers, bench.conns, bench.rates, UPSTREAM_ALONE,
-                                    result.paired)
+    result.checks = checks.evaluate(
+        result.rows, result.servers, bench.conns, bench.rates, UPSTREAM_ALONE, result.paired
+    )
     text = report.markdown(result)
     md_path, json_path = report.write(result, args.out, stamp)
     print("\n" + text)

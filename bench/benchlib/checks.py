@@ -40,8 +40,15 @@ def evaluate(
     for mode in ("json", "stream"):
         one, many = find(rows, "gateway", "closed", mode, low), find(rows, "gateway", "closed", mode, high)
         ratio = many.rps / one.rps if one and many and one.rps else None
-        checks.append(_check(f"gateway RPS at {high} conn ÷ RPS at {low} conn ({mode})", ratio, "≥ 0.90",
-                             lambda v: f"{v:.2f}", lambda v: v >= 0.90))
+        checks.append(
+            _check(
+                f"gateway RPS at {high} conn ÷ RPS at {low} conn ({mode})",
+                ratio,
+                "≥ 0.90",
+                lambda v: f"{v:.2f}",
+                lambda v: v >= 0.90,
+            )
+        )
 
     gw, ref = find(rows, "gateway", "closed", "json", low), find(rows, "aiohttp-proxy", "closed", "json", low)
     single = gw.cpu_ms / ref.cpu_ms if gw and ref and ref.cpu_ms > 0 else None
@@ -50,12 +57,19 @@ def evaluate(
     if paired is not None:
         # The paired figure decides: the two single cells ran minutes apart, and the host drifts.
         rounds = paired.rounds
-        checks.append(_check(name, paired.ratio, "≤ 1.3x",
-                             lambda v: f"{v:.2f}x, median of {rounds} paired rounds (single cells: {cells or '-'})",
-                             lambda v: v <= 1.3))
+        checks.append(
+            _check(
+                name,
+                paired.ratio,
+                "≤ 1.3x",
+                lambda v: f"{v:.2f}x, median of {rounds} paired rounds (single cells: {cells or '-'})",
+                lambda v: v <= 1.3,
+            )
+        )
     else:
-        checks.append(_check(name, single, "≤ 1.3x", lambda v: f"{cells} (single cells, not paired)",
-                             lambda v: v <= 1.3))
+        checks.append(
+            _check(name, single, "≤ 1.3x", lambda v: f"{cells} (single cells, not paired)", lambda v: v <= 1.3)
+        )
 
     if 50 in rates:
         row = find(rows, "gateway", "open", "stream", 50)
@@ -63,12 +77,24 @@ def evaluate(
         cell = _paired_cell(paired, "stream", 50)
         ttft = cell.added_ttft_p50.get("gateway") if cell else None
         if cell is not None and ttft is not None:
-            checks.append(Check("streaming TTFT overhead p50 at 50 RPS",
-                                f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})",
-                                "≤ 1 ms", ttft <= 1.0))
+            checks.append(
+                Check(
+                    "streaming TTFT overhead p50 at 50 RPS",
+                    f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})",
+                    "≤ 1 ms",
+                    ttft <= 1.0,
+                )
+            )
         else:
-            checks.append(_check("streaming TTFT overhead p50 at 50 RPS", single, "≤ 1 ms",
-                                 lambda v: f"{v:.2f} ms (single cell)", lambda v: v <= 1.0))
+            checks.append(
+                _check(
+                    "streaming TTFT overhead p50 at 50 RPS",
+                    single,
+                    "≤ 1 ms",
+                    lambda v: f"{v:.2f} ms (single cell)",
+                    lambda v: v <= 1.0,
+                )
+            )
 
     for mode in ("json", "stream"):
         gw_core = _per_core(find(rows, "gateway", "closed", mode, high))
@@ -79,8 +105,11 @@ def evaluate(
         def per_core(v: float, value: str = value) -> str:
             return f"{v:.1f}x{value}"
 
-        checks.append(_check(f"gateway RPS per core ÷ LiteLLM's ({high} conn, {mode})", ratio, "≥ 15x",
-                             per_core, lambda v: v >= 15))
+        checks.append(
+            _check(
+                f"gateway RPS per core ÷ LiteLLM's ({high} conn, {mode})", ratio, "≥ 15x", per_core, lambda v: v >= 15
+            )
+        )
 
     if 20 in rates:
         name = "gateway added p50 at 20 RPS vs LiteLLM's ÷ 10 (json)"
@@ -91,26 +120,63 @@ def evaluate(
         added = paired_value if paired_value is not None else single
         if added is not None and lite_row and lite_row.added_p50 is not None:
             limit_ms = lite_row.added_p50 / 10
-            how = (f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})" if cell and paired_value
-                   is not None else "single cell")
-            checks.append(Check(name, f"{added:.2f} ms, {how}; LiteLLM {lite_row.added_p50:.2f} ms",
-                                f"≤ {limit_ms:.2f} ms", added <= limit_ms))
+            how = (
+                f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
+                if cell and paired_value is not None
+                else "single cell"
+            )
+            checks.append(
+                Check(
+                    name,
+                    f"{added:.2f} ms, {how}; LiteLLM {lite_row.added_p50:.2f} ms",
+                    f"≤ {limit_ms:.2f} ms",
+                    added <= limit_ms,
+                )
+            )
         else:
             checks.append(Check(name, "-", "≤ LiteLLM ÷ 10", None))
 
     if 200 in rates:
         for mode in ("json", "stream"):
             row = find(rows, "gateway", "open", mode, 200)
-            checks.append(_check(f"gateway added p99 at 200 RPS ({mode})", row.added_p99 if row else None, "≤ 3 ms",
-                                 lambda v: f"{v:.2f} ms", lambda v: v <= 3.0))
+            checks.append(
+                _check(
+                    f"gateway added p99 at 200 RPS ({mode})",
+                    row.added_p99 if row else None,
+                    "≤ 3 ms",
+                    lambda v: f"{v:.2f} ms",
+                    lambda v: v <= 3.0,
+                )
+            )
 
     gateway = next((s for s in servers if s.target == "gateway"), None)
-    checks.append(_check("gateway start-up to ready", gateway.ready_s if gateway else None, f"≤ {STARTUP_LIMIT_S:g} s",
-                         lambda v: f"{v:.2f} s", lambda v: v <= STARTUP_LIMIT_S))
-    checks.append(_check("gateway RSS after warm-up", gateway.rss_after_warmup_mb if gateway else None,
-                         f"≤ {RSS_LIMIT_MB:g} MB", lambda v: f"{v:.0f} MB", lambda v: v <= RSS_LIMIT_MB))
-    checks.append(_check("gateway peak RSS (whole run)", gateway.peak_rss_mb if gateway else None,
-                         f"≤ {RSS_LIMIT_MB:g} MB", lambda v: f"{v:.0f} MB", lambda v: v <= RSS_LIMIT_MB))
+    checks.append(
+        _check(
+            "gateway start-up to ready",
+            gateway.ready_s if gateway else None,
+            f"≤ {STARTUP_LIMIT_S:g} s",
+            lambda v: f"{v:.2f} s",
+            lambda v: v <= STARTUP_LIMIT_S,
+        )
+    )
+    checks.append(
+        _check(
+            "gateway RSS after warm-up",
+            gateway.rss_after_warmup_mb if gateway else None,
+            f"≤ {RSS_LIMIT_MB:g} MB",
+            lambda v: f"{v:.0f} MB",
+            lambda v: v <= RSS_LIMIT_MB,
+        )
+    )
+    checks.append(
+        _check(
+            "gateway peak RSS (whole run)",
+            gateway.peak_rss_mb if gateway else None,
+            f"≤ {RSS_LIMIT_MB:g} MB",
+            lambda v: f"{v:.0f} MB",
+            lambda v: v <= RSS_LIMIT_MB,
+        )
+    )
 
     # The upstream's capacity is its RPS with a core to itself; sharing the load core with wrk it
     # gets what wrk leaves, shown for reference (it bounds the direct scenario, not the gateway's).
@@ -136,5 +202,11 @@ def _ms(value: float | None) -> str:
 
 
 def _best(rows: list[Row], target: str, mode: str) -> float | None:
-    return max((r.rps for r in rows if r.target == target and r.phase == "closed" and r.mode == mode
-                and not math.isnan(r.rps)), default=None)
+    return max(
+        (
+            r.rps
+            for r in rows
+            if r.target == target and r.phase == "closed" and r.mode == mode and not math.isnan(r.rps)
+        ),
+        default=None,
+    )

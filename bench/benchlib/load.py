@@ -55,8 +55,17 @@ def wrk(
     core: int | None,
 ) -> LoadResult:
     command = pinned(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
-         url],
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(WRK_SCRIPT),
+            url,
+        ],
         core,
     )
     env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_HEADERS": _header_lines(headers)}
@@ -95,8 +104,19 @@ def openloop(
     timeout: float = 10.0,
 ) -> LoadResult:
     args: list[str] = [
-        str(binary), "--url", url, "--body-file", str(body_file), "--rate", str(rate), "--duration", str(seconds),
-        "--warmup", str(warmup), "--timeout", str(timeout),
+        str(binary),
+        "--url",
+        url,
+        "--body-file",
+        str(body_file),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(seconds),
+        "--warmup",
+        str(warmup),
+        "--timeout",
+        str(timeout),
     ]
     if stream:
         args.append("--stream")
@@ -104,7 +124,11 @@ def openloop(
         args += ["--header", f"{name}: {value}"]
     env = {**os.environ, "GOMAXPROCS": "1"}
     done = subprocess.run(
-        pinned(args, core), env=env, capture_output=True, text=True, timeout=seconds + warmup + timeout + 60,
+        pinned(args, core),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + warmup + timeout + 60,
         check=False,
     )
     if done.returncode != 0:
@@ -134,8 +158,9 @@ def check_once(url: str, body: bytes, headers: Mapping[str, str], *, stream: boo
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json",
-                                                                            **headers})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, text = response.status, response.read().decode("utf-8", "replace")
@@ -185,10 +210,16 @@ def chat_body(model: str, stream: bool) -> bytes:
                 "English, cite the policy section you rely on, and never invent policy numbers. If a question "
                 "needs data you do not have, say which document would contain it.",
             },
-            {"role": "user", "content": "A customer reports water damage in the kitchen after a pipe burst "
-             "overnight. The policy has a 500 EUR deductible. What should the adjuster check first?"},
-            {"role": "assistant", "content": "First confirm the cause: a sudden burst is usually covered, gradual "
-             "leakage often is not. Then check the date of loss against the policy period."},
+            {
+                "role": "user",
+                "content": "A customer reports water damage in the kitchen after a pipe burst "
+                "overnight. The policy has a 500 EUR deductible. What should the adjuster check first?",
+            },
+            {
+                "role": "assistant",
+                "content": "First confirm the cause: a sudden burst is usually covered, gradual "
+                "leakage often is not. Then check the date of loss against the policy period.",
+            },
             {"role": "user", "content": "The pipe was 30 years old. Does that change anything? Keep it short."},
         ],
         "temperature": 0.2,

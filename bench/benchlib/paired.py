@@ -82,8 +82,16 @@ def alternate(
             on_round(round_, contenders)
 
 
-def _together(contenders: list[Contender], body: Path, rounds: int, seconds: float, conns: int, core: int | None,
-              warmup: float, on_round: Callable[[int, list[Contender]], None] | None) -> None:
+def _together(
+    contenders: list[Contender],
+    body: Path,
+    rounds: int,
+    seconds: float,
+    conns: int,
+    core: int | None,
+    warmup: float,
+    on_round: Callable[[int, list[Contender]], None] | None,
+) -> None:
     # Each thread measures its own server around its own wrk; the runs overlap in time.
     with concurrent.futures.ThreadPoolExecutor(len(contenders)) as pool:
         list(pool.map(lambda c: measure(c, body, conns=conns, seconds=warmup, core=core), contenders))
@@ -128,8 +136,17 @@ def alternate_open(
     """``rounds`` rounds of one open-loop run per pacer at ``rate``, in the same order every round."""
     for round_ in range(1, rounds + 1):
         for pacer in pacers:
-            result = load.openloop(openloop, pacer.url, body, rate=rate, seconds=seconds, stream=stream,
-                                   headers=pacer.headers, core=core, warmup=warmup)
+            result = load.openloop(
+                openloop,
+                pacer.url,
+                body,
+                rate=rate,
+                seconds=seconds,
+                stream=stream,
+                headers=pacer.headers,
+                core=core,
+                warmup=warmup,
+            )
             if result.error_count:
                 raise RuntimeError(f"{pacer.name}: {result.errors} errors at {rate} RPS")
             pacer.p50.append(result.p50)

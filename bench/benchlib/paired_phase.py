@@ -44,8 +44,11 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
     pair = [t for name in PAIRED for t in targets if t.name == name]
     if len(pair) < len(PAIRED) or "json" not in settings.modes or settings.cpu_rounds <= 0:
         return None
-    print(f"\n== paired: {' and '.join(PAIRED)} up at once; {settings.cpu_rounds} closed-loop rounds of "
-          f"{settings.cpu_seconds:g} s at {settings.conns} connection(s), then open-loop rounds", flush=True)
+    print(
+        f"\n== paired: {' and '.join(PAIRED)} up at once; {settings.cpu_rounds} closed-loop rounds of "
+        f"{settings.cpu_seconds:g} s at {settings.conns} connection(s), then open-loop rounds",
+        flush=True,
+    )
     servers: list[Server] = []
     try:
         # Where each server is reached at a constant rate: (name, chat completions URL, headers).
@@ -59,8 +62,9 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
             urls, headers = target.urls(context, port), target.headers(context)
             contenders.append(paired.Contender(target.name, urls["fast"] + "/chat/completions", server.pid, headers))
             paced.append((target.name, urls["llm"] + "/chat/completions", headers))
-        procs.wait_quiet([s.pid for s in servers] + list(context.upstream_pids.values()), settings.max_foreign,
-                         settings.quiet_wait)
+        procs.wait_quiet(
+            [s.pid for s in servers] + list(context.upstream_pids.values()), settings.max_foreign, settings.quiet_wait
+        )
         result = _cpu(contenders, settings)
         for mode, rate in LATENCY_CELLS:
             if mode in settings.modes and rate in settings.rates and settings.latency_rounds > 0:
@@ -80,17 +84,30 @@ def _cpu(contenders: list[paired.Contender], settings: Settings) -> report.Paire
         cells = "  ".join(f"{c.name} {c.cpu_ms[-1]:.3f} ms" for c in done)
         print(f"   round {round_:2d}: {cells}", flush=True)
 
-    paired.alternate(contenders, settings.bodies[(FAST_MODEL, False)], rounds=settings.cpu_rounds,
-                     seconds=settings.cpu_seconds, conns=settings.conns, core=settings.load_core,
-                     warmup=settings.warmup, on_round=show)
+    paired.alternate(
+        contenders,
+        settings.bodies[(FAST_MODEL, False)],
+        rounds=settings.cpu_rounds,
+        seconds=settings.cpu_seconds,
+        conns=settings.conns,
+        core=settings.load_core,
+        warmup=settings.warmup,
+        on_round=show,
+    )
     gateway, reference = contenders
     result = report.Paired(
-        conns=settings.conns, rounds=settings.cpu_rounds, seconds=settings.cpu_seconds,
-        cpu_ms={c.name: c.cpu_ms for c in contenders}, rps={c.name: c.rps for c in contenders},
+        conns=settings.conns,
+        rounds=settings.cpu_rounds,
+        seconds=settings.cpu_seconds,
+        cpu_ms={c.name: c.cpu_ms for c in contenders},
+        rps={c.name: c.rps for c in contenders},
         ratio=paired.median_ratio(gateway, reference),
     )
-    print(f"   CPU: median of the rounds' ratios {result.ratio:.3f} (medians {gateway.median_cpu_ms:.3f} vs "
-          f"{reference.median_cpu_ms:.3f} ms)", flush=True)
+    print(
+        f"   CPU: median of the rounds' ratios {result.ratio:.3f} (medians {gateway.median_cpu_ms:.3f} vs "
+        f"{reference.median_cpu_ms:.3f} ms)",
+        flush=True,
+    )
     return result
 
 
@@ -101,16 +118,28 @@ def _latency(pacers: list[paired.Pacer], mode: str, rate: int, settings: Setting
         cells = "  ".join(f"{p.name} {p.p50[-1]:.2f}" + (f" ({p.ttft_p50[-1]:.2f})" if stream else "") for p in done)
         print(f"   {mode} {rate} RPS, round {round_}: p50 ms {cells}", flush=True)
 
-    paired.alternate_open(pacers, settings.openloop, settings.bodies[(LLM_MODEL, stream)], rate=rate, stream=stream,
-                          rounds=settings.latency_rounds, seconds=settings.latency_seconds, core=settings.load_core,
-                          warmup=settings.warmup / 2, on_round=show)
+    paired.alternate_open(
+        pacers,
+        settings.openloop,
+        settings.bodies[(LLM_MODEL, stream)],
+        rate=rate,
+        stream=stream,
+        rounds=settings.latency_rounds,
+        seconds=settings.latency_seconds,
+        core=settings.load_core,
+        warmup=settings.warmup / 2,
+        on_round=show,
+    )
     direct = pacers[0]
     cell = report.PairedLatency(
-        mode=mode, rate=rate, rounds=settings.latency_rounds, seconds=settings.latency_seconds,
-        p50={p.name: p.p50 for p in pacers}, ttft_p50={p.name: p.ttft_p50 for p in pacers},
+        mode=mode,
+        rate=rate,
+        rounds=settings.latency_rounds,
+        seconds=settings.latency_seconds,
+        p50={p.name: p.p50 for p in pacers},
+        ttft_p50={p.name: p.ttft_p50 for p in pacers},
         added_p50={p.name: paired.median_added(p.p50, direct.p50) for p in pacers[1:]},
-        added_ttft_p50={p.name: paired.median_added(p.ttft_p50, direct.ttft_p50) for p in pacers[1:]} if stream
-        else {},
+        added_ttft_p50={p.name: paired.median_added(p.ttft_p50, direct.ttft_p50) for p in pacers[1:]} if stream else {},
     )
     added = "  ".join(f"{name} {value:+.2f}" for name, value in cell.added_p50.items() if value is not None)
     print(f"   {mode} {rate} RPS: median added p50 {added}", flush=True)

@@ -45,8 +45,21 @@ class Profile:
 def record(py_spy: Path, pid: int, out: Path, seconds: float, core: int | None, rate: int = 250) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = pinned(
-        [str(py_spy), "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", str(rate),
-         "--format", "raw", "--nonblocking", "--output", str(out)],
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(round(seconds)),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
         core,
     )
     subprocess.run(command, check=True, capture_output=True, timeout=seconds + 60)
@@ -136,8 +149,9 @@ def summarise(path: Path, top: int = 20) -> Profile:
     def ranked(counter: Counter[str], n: int) -> list[Hotspot]:
         return [Hotspot(name, 100 * c / total) for name, c in counter.most_common(n)] if total else []
 
-    return Profile(path, total, ranked(threads, 10), ranked(self_counts, top), ranked(inclusive, top),
-                   ranked(components, 40))
+    return Profile(
+        path, total, ranked(threads, 10), ranked(self_counts, top), ranked(inclusive, top), ranked(components, 40)
+    )
 
 
 def markdown(profile: Profile, title: str, cpu_lines: list[str] | None = None, main_ms: float | None = None) -> str:
@@ -151,11 +165,17 @@ def markdown(profile: Profile, title: str, cpu_lines: list[str] | None = None, m
     lines += ["", "| inclusive % | function (on the stack) |", "|---:|---|"]
     lines += [f"| {h.share:.1f} | `{h.function}` |" for h in profile.inclusive_top]
     main_share = sum(h.share for h in profile.threads if h.function.startswith("main"))
-    lines += ["", "| samples % | ≈ ms/request | component (innermost gateway component on the stack) |",
-              "|---:|---:|---|"]
+    lines += [
+        "",
+        "| samples % | ≈ ms/request | component (innermost gateway component on the stack) |",
+        "|---:|---:|---|",
+    ]
     for h in profile.components:
-        ms = f"{main_ms * h.share / main_share:.3f}" if main_ms and main_share and not h.function.startswith(
-            "thread") else ""
+        ms = (
+            f"{main_ms * h.share / main_share:.3f}"
+            if main_ms and main_share and not h.function.startswith("thread")
+            else ""
+        )
         lines.append(f"| {h.share:.1f} | {ms} | {h.function} |")
     return "\n".join(lines) + "\n"
 
@@ -180,9 +200,13 @@ def under_load(
     """
     wrk = subprocess.Popen(
         pinned(["wrk", "-t1", "-c16", f"-d{round(seconds) + 3}s", "-s", str(WRK_SCRIPT), url], core),
-        env={**os.environ, "WRK_BODY_FILE": str(body),
-             "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())},
-        stdout=subprocess.PIPE, text=True,
+        env={
+            **os.environ,
+            "WRK_BODY_FILE": str(body),
+            "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items()),
+        },
+        stdout=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1)
     before, began = thread_cpu(pid), time.perf_counter()

@@ -133,8 +133,10 @@ def _rps(value: float) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| scenario | mode | load | RPS | p50 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
-            "| errors | CPU ms/req | peak RSS MB | busy % load/server core | other procs % |")
+    head = (
+        "| scenario | mode | load | RPS | p50 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
+        "| errors | CPU ms/req | peak RSS MB | busy % load/server core | other procs % |"
+    )
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.note:
@@ -150,12 +152,16 @@ def table(rows: list[Row]) -> str:
 
 
 def servers_table(servers: list[ServerInfo]) -> str:
-    lines = ["| scenario | what | version | start-up to ready s | RSS after warm-up MB | peak RSS MB "
-             "| idle CPU % |", "|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | what | version | start-up to ready s | RSS after warm-up MB | peak RSS MB | idle CPU % |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for s in servers:
         what = s.description + (f" — **failed: {s.error}**" if s.error else "")
-        lines.append(f"| {s.target} | {what} | {s.version} | {_f(s.ready_s)} | {_f(s.rss_after_warmup_mb, 0)} "
-                     f"| {_f(s.peak_rss_mb, 0)} | {_f(s.idle_cpu_pct, 1)} |")
+        lines.append(
+            f"| {s.target} | {what} | {s.version} | {_f(s.ready_s)} | {_f(s.rss_after_warmup_mb, 0)} "
+            f"| {_f(s.peak_rss_mb, 0)} | {_f(s.idle_cpu_pct, 1)} |"
+        )
     return "\n".join(lines)
 
 
@@ -181,10 +187,15 @@ def paired_table(paired: Paired) -> str:
         lines.append(f"| {name} | {cells} | {statistics.median(values):.3f} | {rps:,.0f} |")
     lines += ["", f"Median of the rounds' ratios (gateway ÷ pass-through): **{paired.ratio:.3f}**."]
     for cell in paired.latency:
-        lines += ["", f"Open loop, {cell.mode} at {cell.rate} RPS: {cell.rounds} rounds of {cell.seconds:g} s, the "
-                  "direct call first in each; per round, p50 ms (and time to first token):", "",
-                  "| server | " + " | ".join(str(i + 1) for i in range(cell.rounds)) + " | median added p50 "
-                  "| median added TTFT p50 |", "|---|" + "---:|" * (cell.rounds + 2)]
+        lines += [
+            "",
+            f"Open loop, {cell.mode} at {cell.rate} RPS: {cell.rounds} rounds of {cell.seconds:g} s, the "
+            "direct call first in each; per round, p50 ms (and time to first token):",
+            "",
+            "| server | " + " | ".join(str(i + 1) for i in range(cell.rounds)) + " | median added p50 "
+            "| median added TTFT p50 |",
+            "|---|" + "---:|" * (cell.rounds + 2),
+        ]
         for name, values in cell.p50.items():
             ttfts = cell.ttft_p50.get(name) or []
             cells = " | ".join(

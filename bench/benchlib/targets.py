@@ -69,8 +69,16 @@ def _proxy_urls(context: Context, port: int) -> dict[str, str]:
 
 def _launch_proxy(script: str, name: str) -> Callable[[Context, int], Server]:
     def launch(context: Context, port: int) -> Server:
-        command = [str(PROJECT_PYTHON), str(BENCH / "proxies" / script), "--port", str(port),
-                   "--upstream", context.upstream_url, "--llm-upstream", context.llm_upstream_url]
+        command = [
+            str(PROJECT_PYTHON),
+            str(BENCH / "proxies" / script),
+            "--port",
+            str(port),
+            "--upstream",
+            context.upstream_url,
+            "--llm-upstream",
+            context.llm_upstream_url,
+        ]
         server = start(name, command, core=context.server_core, log_dir=context.log_dir)
         wait_ready(server, f"http://127.0.0.1:{port}/healthz")
         return server
@@ -104,9 +112,26 @@ def ensure_gateway_key(context: Context) -> None:
         return
     run_dir, env = gateway_env(context)
     done = subprocess.run(
-        [str(GATEWAY), "keys", "create", "--config", str(context.gateway_config), "--subject", "bench-client",
-         "--team", "bench", "--role", "bench", "--description", "bench/run.py"],
-        cwd=run_dir, env={**os.environ, **env}, capture_output=True, text=True, check=False,
+        [
+            str(GATEWAY),
+            "keys",
+            "create",
+            "--config",
+            str(context.gateway_config),
+            "--subject",
+            "bench-client",
+            "--team",
+            "bench",
+            "--role",
+            "bench",
+            "--description",
+            "bench/run.py",
+        ],
+        cwd=run_dir,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     key = next((ln.split(":", 1)[1].strip() for ln in done.stdout.splitlines() if ln.startswith("key:")), None)
     if done.returncode != 0 or not key:
@@ -132,12 +157,16 @@ def _launch_gateway_fsync(context: Context, port: int) -> Server:
 
 def litellm_config(context: Context) -> str:
     def entry(model: str, base: str) -> str:
-        return (f"  - model_name: {model}\n    litellm_params:\n      model: openai/{model}\n"
-                f"      api_base: {base}\n      api_key: sk-bench-upstream\n")
+        return (
+            f"  - model_name: {model}\n    litellm_params:\n      model: openai/{model}\n"
+            f"      api_base: {base}\n      api_key: sk-bench-upstream\n"
+        )
 
     return (
         "# Written by bench/run.py: the same fake upstreams as the gateway's, no callbacks, no telemetry.\n"
-        "model_list:\n" + entry(FAST_MODEL, context.upstream_url) + entry(LLM_MODEL, context.llm_upstream_url)
+        "model_list:\n"
+        + entry(FAST_MODEL, context.upstream_url)
+        + entry(LLM_MODEL, context.llm_upstream_url)
         + "litellm_settings:\n  telemetry: false\n  success_callback: []\n  failure_callback: []\n"
         "  callbacks: []\n  drop_params: true\n  request_timeout: 120\n"
         f"general_settings:\n  master_key: {context.litellm_key}\n  disable_spend_logs: true\n"
@@ -156,8 +185,19 @@ LITELLM_ENV = {
 def _launch_litellm(context: Context, port: int) -> Server:
     config = context.log_dir / "litellm.yaml"
     config.write_text(litellm_config(context))
-    command = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-               "--port", str(port), "--num_workers", "1", "--telemetry", "False"]
+    command = [
+        str(LITELLM_VENV / "bin" / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+        "--telemetry",
+        "False",
+    ]
     server = start("litellm", command, core=context.server_core, log_dir=context.log_dir, env=LITELLM_ENV)
     wait_ready(server, f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
     return server
@@ -208,4 +248,3 @@ def all_targets() -> list[Target]:
             _proxy_urls,
         ),
     ]
-

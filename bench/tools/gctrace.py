@@ -43,8 +43,11 @@ def install(min_ms: float) -> None:
         total[1] += ms
         total[2] = max(total[2], ms)
         if ms >= min_ms:
-            print(f"gctrace: gen{generation} {ms:.1f} ms ({cpu_ms:.1f} ms CPU), collected {info['collected']}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"gctrace: gen{generation} {ms:.1f} ms ({cpu_ms:.1f} ms CPU), collected {info['collected']}",
+                file=sys.stderr,
+                flush=True,
+            )
             if generation == 2 and not censused:
                 censused.append(True)
                 census()
@@ -58,15 +61,24 @@ def install(min_ms: float) -> None:
         top = ", ".join(f"{name} {count}" for name, count in kinds.most_common(12))
         print(f"gctrace: {len(objects)} tracked objects; most common: {top}", file=sys.stderr, flush=True)
         # One large container costs a full collection as much as its items: name the largest.
-        sized = sorted(((len(o), type(o).__qualname__, _sample(o)) for o in objects
-                        if isinstance(o, dict | list | set | tuple | deque)), reverse=True)[:5]
+        sized = sorted(
+            (
+                (len(o), type(o).__qualname__, _sample(o))
+                for o in objects
+                if isinstance(o, dict | list | set | tuple | deque)
+            ),
+            reverse=True,
+        )[:5]
         for size, kind, sample in sized:
             print(f"gctrace: large {kind} of {size} items, e.g. {sample}", file=sys.stderr, flush=True)
 
     def summary() -> None:
         for generation, (count, ms, worst) in sorted(totals.items()):
-            print(f"gctrace: gen{generation}: {count:.0f} collections, {ms:.0f} ms in all, longest {worst:.1f} ms",
-                  file=sys.stderr, flush=True)
+            print(
+                f"gctrace: gen{generation}: {count:.0f} collections, {ms:.0f} ms in all, longest {worst:.1f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
 
     gc.callbacks.append(callback)
     atexit.register(summary)
@@ -75,8 +87,11 @@ def install(min_ms: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--min-ms", type=float, default=2.0)
-    parser.add_argument("--freeze", action="store_true",
-                        help="gc.freeze() once everything is imported: the experiment for the long full collections")
+    parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="gc.freeze() once everything is imported: the experiment for the long full collections",
+    )
     parser.add_argument("gateway_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     install(args.min_ms)
