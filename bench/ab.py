@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ab.py before=/tmp/gateway-main after=.
     .venv/bin/python bench/ab.py ack-write=. ack-fsync=.@bench/gateway-ack-fsync.yaml aiohttp-proxy
+    .venv/bin/python bench/ab.py before=/tmp/gateway-main after=. aiohttp-proxy --rate 20   # added p50 instead
 
 A variant is ``NAME=CHECKOUT[@CONFIG]``: the gateway of that checkout (another
 commit's worktree, say; it runs on this project's virtual environment), served
@@ -13,12 +14,20 @@ default), so a machine whose speed drifts during the session drifts for all of
 them. A single run's CPU per request moves by 3-5 % on this VM, and a full
 ``run.py`` measures each cell once; the median of several alternating runs
 tells changes of 2 % apart.
+
+With ``--rate R`` the variants are compared on latency instead: the fake
+upstream waits like a model (20 ms before the first byte, 5 ms between stream
+events), and each round paces the direct call and then every variant at R
+requests per second with the open-loop driver; the result is the median over
+rounds of each variant's p50 (and time to first token, for streams) minus the
+direct call's in the same round, as in ``run.py``'s paired phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +35,7 @@ from benchlib import load, paired, procs, setup
 from benchlib.targets import (
     BENCH,
     FAST_MODEL,
+    LLM_MODEL,
     PROJECT_PYTHON,
     Context,
     all_targets,
@@ -34,6 +44,8 @@ from benchlib.targets import (
 )
 
 LOAD_CORE, SERVER_CORE = 0, 1
+#: The model-like timing of the fake upstream in ``--rate`` runs (run.py's defaults).
+LLM_TIMING = ("-latency-ms", "20", "-chunk-interval-ms", "5")
 #: Runs the gateway of the checkout named by the first argument, on this environment's packages.
 LAUNCHER = "import sys; sys.path.insert(0, sys.argv.pop(1)); from gateway.cli import main; raise SystemExit(main())"
 
@@ -45,6 +57,13 @@ class Variant:
     config: Path
     server: procs.Server | None = None
     port: int = field(default_factory=procs.free_port)
+
+    def base_url(self, context: Context, phase: str) -> str:
+        """Where this variant serves the ``fast`` or the ``llm`` upstream's model."""
+        if self.checkout is None:
+            proxy = next(target for target in all_targets() if target.name == self.name)
+            return proxy.urls(context, self.port)[phase]
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def parse_variant(text: str) -> Variant:
@@ -100,7 +119,12 @@ def main() -> int:
     parser.add_argument(
         "--together", action="store_true", help="load every variant at the same time in each round instead of in turn"
     )
+    parser.add_argument(
+        "--rate", type=int, help="compare added p50 at this constant rate (open loop, model-like upstream) instead"
+    )
     args = parser.parse_args()
+    if args.rate is not None and args.together:
+        raise SystemExit("ab.py: --rate rounds pace one server at a time; --together does not apply")
     variants = [parse_variant(v) for v in args.variants]
     if len({v.name for v in variants}) != len(variants):
         raise SystemExit("ab.py: variant names must differ")
@@ -108,24 +132,29 @@ def main() -> int:
     binaries = setup.build_go()
     log_dir = setup.BUILD / "logs"
     upstream_port = procs.free_port()
+    timing = LLM_TIMING if args.rate is not None else ()
     upstream = procs.start(
         "ab-upstream",
-        [str(binaries["fakeupstream"]), "-addr", f"127.0.0.1:{upstream_port}"],
+        [str(binaries["fakeupstream"]), "-addr", f"127.0.0.1:{upstream_port}", *timing],
         core=LOAD_CORE,
         log_dir=log_dir,
         env={"GOMAXPROCS": "1"},
     )
     url = f"http://127.0.0.1:{upstream_port}/v1"
     context = Context(url, url, {"fast": upstream.pid}, SERVER_CORE, log_dir, BENCH / "gateway.yaml", None)
-    body = load.body_files(setup.BUILD / "bodies", [FAST_MODEL])[(FAST_MODEL, args.mode == "stream")]
+    model = FAST_MODEL if args.rate is None else LLM_MODEL
+    body = load.body_files(setup.BUILD / "bodies", [model])[(model, args.mode == "stream")]
     try:
         procs.wait_ready(upstream, f"{url.removesuffix('/v1')}/healthz")
         ensure_gateway_key(context)
         headers = {"Authorization": f"Bearer {context.gateway_key}"}
         for variant in variants:
             variant.server = launch(variant, context)
+        if args.rate is not None:
+            latency(args, variants, context, headers, binaries["openloop"], body)
+            return 0
         contenders = [
-            paired.Contender(v.name, f"http://127.0.0.1:{v.port}/v1/chat/completions", v.server.pid, headers)
+            paired.Contender(v.name, f"{v.base_url(context, 'fast')}/chat/completions", v.server.pid, headers)
             for v in variants
             if v.server is not None
         ]
@@ -167,6 +196,50 @@ def main() -> int:
             f"| {c.median_rps:,.0f} | {paired.median_ratio(c, first):.3f} |"
         )
     return 0
+
+
+def latency(
+    args: argparse.Namespace,
+    variants: list[Variant],
+    context: Context,
+    headers: dict[str, str],
+    openloop: Path,
+    body: Path,
+) -> None:
+    """Rounds of the direct call and each variant at ``args.rate``; prints the added p50 (and TTFT) per variant."""
+    stream = args.mode == "stream"
+    pacers = [paired.Pacer("direct", f"{context.llm_upstream_url}/chat/completions")]
+    pacers += [paired.Pacer(v.name, f"{v.base_url(context, 'llm')}/chat/completions", headers) for v in variants]
+
+    def show(round_: int, done: list[paired.Pacer]) -> None:
+        cells = "  ".join(f"{p.name} {p.p50[-1]:.2f}" + (f" ({p.ttft_p50[-1]:.2f})" if stream else "") for p in done)
+        print(f"round {round_}: p50 ms {cells}", flush=True)
+
+    paired.alternate_open(
+        pacers,
+        openloop,
+        body,
+        rate=args.rate,
+        stream=stream,
+        rounds=args.rounds,
+        seconds=args.seconds,
+        core=LOAD_CORE,
+        on_round=show,
+    )
+    direct = pacers[0]
+    print(
+        f"\nAdded latency at {args.rate} RPS offered, {args.mode}, median over {args.rounds} rounds of "
+        f"{args.seconds:g} s of (variant - direct call) in the same round:\n"
+    )
+    print("| variant | p50 ms, median | added p50 | added TTFT p50 |")
+    print("|---|---:|---:|---:|")
+    for pacer in pacers[1:]:
+        added = paired.median_added(pacer.p50, direct.p50)
+        ttft = paired.median_added(pacer.ttft_p50, direct.ttft_p50) if stream else None
+        print(
+            f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | "
+            f"{'-' if added is None else f'{added:+.2f}'} | {'-' if ttft is None else f'{ttft:+.2f}'} |"
+        )
 
 
 if __name__ == "__main__":
