@@ -31,13 +31,14 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import load, paired, procs, setup
+from benchlib import load, paired, paired_phase, procs, setup
 from benchlib.targets import (
     BENCH,
     FAST_MODEL,
     LLM_MODEL,
     PROJECT_PYTHON,
     Context,
+    Target,
     all_targets,
     ensure_gateway_key,
     gateway_env,
@@ -61,9 +62,13 @@ class Variant:
     def base_url(self, context: Context, phase: str) -> str:
         """Where this variant serves the ``fast`` or the ``llm`` upstream's model."""
         if self.checkout is None:
-            proxy = next(target for target in all_targets() if target.name == self.name)
-            return proxy.urls(context, self.port)[phase]
+            return reference(self.name).urls(context, self.port)[phase]
         return f"http://127.0.0.1:{self.port}/v1"
+
+
+def reference(name: str) -> Target:
+    """The pass-through proxy of that name, as run.py defines it."""
+    return next(target for target in all_targets() if target.name == name)
 
 
 def parse_variant(text: str) -> Variant:
@@ -81,8 +86,7 @@ def parse_variant(text: str) -> Variant:
 
 def launch(variant: Variant, context: Context) -> procs.Server:
     if variant.checkout is None:  # the reference, started as run.py starts it
-        proxy = next(target for target in all_targets() if target.name == variant.name)
-        server = proxy.launch(context, variant.port)
+        server = reference(variant.name).launch(context, variant.port)
         assert server is not None
         return server
     _, env = gateway_env(context)
@@ -207,26 +211,19 @@ def latency(
     body: Path,
 ) -> None:
     """Rounds of the direct call and each variant at ``args.rate``; prints the added p50 (and TTFT) per variant."""
-    stream = args.mode == "stream"
     pacers = [paired.Pacer("direct", f"{context.llm_upstream_url}/chat/completions")]
     pacers += [paired.Pacer(v.name, f"{v.base_url(context, 'llm')}/chat/completions", headers) for v in variants]
-
-    def show(round_: int, done: list[paired.Pacer]) -> None:
-        cells = "  ".join(f"{p.name} {p.p50[-1]:.2f}" + (f" ({p.ttft_p50[-1]:.2f})" if stream else "") for p in done)
-        print(f"round {round_}: p50 ms {cells}", flush=True)
-
-    paired.alternate_open(
+    cell = paired_phase.latency_rounds(
         pacers,
         openloop,
         body,
+        mode=args.mode,
         rate=args.rate,
-        stream=stream,
         rounds=args.rounds,
         seconds=args.seconds,
         core=LOAD_CORE,
-        on_round=show,
+        warmup=1.0,
     )
-    direct = pacers[0]
     print(
         f"\nAdded latency at {args.rate} RPS offered, {args.mode}, median over {args.rounds} rounds of "
         f"{args.seconds:g} s of (variant - direct call) in the same round:\n"
@@ -234,8 +231,8 @@ def latency(
     print("| variant | p50 ms, median | added p50 | added TTFT p50 |")
     print("|---|---:|---:|---:|")
     for pacer in pacers[1:]:
-        added = paired.median_added(pacer.p50, direct.p50)
-        ttft = paired.median_added(pacer.ttft_p50, direct.ttft_p50) if stream else None
+        added = cell.added_p50.get(pacer.name)
+        ttft = cell.added_ttft_p50.get(pacer.name)
         print(
             f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | "
             f"{'-' if added is None else f'{added:+.2f}'} | {'-' if ttft is None else f'{ttft:+.2f}'} |"

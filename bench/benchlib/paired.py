@@ -68,40 +68,22 @@ def alternate(
     alone; but whatever the host does during a round it does to all of them alike, so two variants
     of the same server are compared more tightly than in runs taken in turn.
     """
-    if simultaneous:
-        _together(contenders, body, rounds, seconds, conns, core, warmup, on_round)
-        return
-    for contender in contenders:
-        measure(contender, body, conns=conns, seconds=warmup, core=core)
-    for round_ in range(1, rounds + 1):
-        for contender in contenders:
-            cpu_ms, rps = measure(contender, body, conns=conns, seconds=seconds, core=core)
-            contender.cpu_ms.append(cpu_ms)
-            contender.rps.append(rps)
-        if on_round is not None:
-            on_round(round_, contenders)
-
-
-def _together(
-    contenders: list[Contender],
-    body: Path,
-    rounds: int,
-    seconds: float,
-    conns: int,
-    core: int | None,
-    warmup: float,
-    on_round: Callable[[int, list[Contender]], None] | None,
-) -> None:
-    # Each thread measures its own server around its own wrk; the runs overlap in time.
-    with concurrent.futures.ThreadPoolExecutor(len(contenders)) as pool:
-        list(pool.map(lambda c: measure(c, body, conns=conns, seconds=warmup, core=core), contenders))
+    # In turn: one run after another. Simultaneously: a thread per contender measures its own
+    # server around its own wrk, and the runs overlap in time.
+    workers = concurrent.futures.ThreadPoolExecutor(len(contenders)) if simultaneous else None
+    run_each = workers.map if workers is not None else map
+    try:
+        list(run_each(lambda c: measure(c, body, conns=conns, seconds=warmup, core=core), contenders))
         for round_ in range(1, rounds + 1):
-            results = list(pool.map(lambda c: measure(c, body, conns=conns, seconds=seconds, core=core), contenders))
+            results = list(run_each(lambda c: measure(c, body, conns=conns, seconds=seconds, core=core), contenders))
             for contender, (cpu_ms, rps) in zip(contenders, results, strict=True):
                 contender.cpu_ms.append(cpu_ms)
                 contender.rps.append(rps)
             if on_round is not None:
                 on_round(round_, contenders)
+    finally:
+        if workers is not None:
+            workers.shutdown()
 
 
 def median_ratio(numerator: Contender, denominator: Contender) -> float:

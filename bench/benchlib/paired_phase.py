@@ -69,7 +69,18 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
         for mode, rate in LATENCY_CELLS:
             if mode in settings.modes and rate in settings.rates and settings.latency_rounds > 0:
                 pacers = [paired.Pacer(name, url, headers) for name, url, headers in paced]
-                result.latency.append(_latency(pacers, mode, rate, settings))
+                cell = latency_rounds(
+                    pacers,
+                    settings.openloop,
+                    settings.bodies[(LLM_MODEL, mode == "stream")],
+                    mode=mode,
+                    rate=rate,
+                    rounds=settings.latency_rounds,
+                    seconds=settings.latency_seconds,
+                    core=settings.load_core,
+                    warmup=settings.warmup / 2,
+                )
+                result.latency.append(cell)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"   FAILED: {exc}", flush=True)
         return None
@@ -111,7 +122,19 @@ def _cpu(contenders: list[paired.Contender], settings: Settings) -> report.Paire
     return result
 
 
-def _latency(pacers: list[paired.Pacer], mode: str, rate: int, settings: Settings) -> report.PairedLatency:
+def latency_rounds(
+    pacers: list[paired.Pacer],
+    openloop: Path,
+    body: Path,
+    *,
+    mode: str,
+    rate: int,
+    rounds: int,
+    seconds: float,
+    core: int | None,
+    warmup: float,
+) -> report.PairedLatency:
+    """Rounds of ``pacers`` (the direct call first) at ``rate``; each one's added latency over the direct call's."""
     stream = mode == "stream"
 
     def show(round_: int, done: list[paired.Pacer]) -> None:
@@ -120,22 +143,22 @@ def _latency(pacers: list[paired.Pacer], mode: str, rate: int, settings: Setting
 
     paired.alternate_open(
         pacers,
-        settings.openloop,
-        settings.bodies[(LLM_MODEL, stream)],
+        openloop,
+        body,
         rate=rate,
         stream=stream,
-        rounds=settings.latency_rounds,
-        seconds=settings.latency_seconds,
-        core=settings.load_core,
-        warmup=settings.warmup / 2,
+        rounds=rounds,
+        seconds=seconds,
+        core=core,
+        warmup=warmup,
         on_round=show,
     )
     direct = pacers[0]
     cell = report.PairedLatency(
         mode=mode,
         rate=rate,
-        rounds=settings.latency_rounds,
-        seconds=settings.latency_seconds,
+        rounds=rounds,
+        seconds=seconds,
         p50={p.name: p.p50 for p in pacers},
         ttft_p50={p.name: p.ttft_p50 for p in pacers},
         added_p50={p.name: paired.median_added(p.p50, direct.p50) for p in pacers[1:]},
