@@ -30,7 +30,7 @@ from typing import Protocol
 from pyreqwest.client import ClientBuilder
 from pyreqwest.exceptions import BodyDecodeError, ConnectError, PyreqwestError, ReadError, WriteError
 from pyreqwest.request import StreamRequest
-from pyreqwest.response import Response
+from pyreqwest.response import Response, ResponseBodyReader
 
 from adapters.base import HttpRequest
 from adapters.echo import respond as echo_respond
@@ -91,11 +91,20 @@ def _mapped(exc: BaseException, provider: str) -> GatewayError:
     return UpstreamError(f"The request to the {provider} provider failed.", code="upstream_error")
 
 
-def _too_large(provider: str) -> UpstreamError:
-    return UpstreamError(
-        f"The {provider} provider's answer is larger than {MAX_RESPONSE_BYTES >> 20} MiB.",
-        code="upstream_response_too_large",
-    )
+class _TooLarge(Exception):
+    """A body grew past the cap its reader set."""
+
+
+async def _read_capped(body: ResponseBodyReader, cap: int) -> bytes:
+    """The rest of ``body``, as it arrives (raises :class:`_TooLarge` past ``cap`` bytes)."""
+    parts: list[bytes] = []
+    size = 0
+    while (data := await body.read_chunk()) is not None:
+        size += len(data)
+        if size > cap:
+            raise _TooLarge
+        parts.append(bytes(data))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _ReqwestStream:
@@ -122,19 +131,17 @@ class _ReqwestStream:
             await self.aclose()
 
     async def read_all(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
         try:
-            while (data := await self._body.read_chunk()) is not None:
-                size += len(data)
-                if size > MAX_RESPONSE_BYTES:
-                    raise _too_large(self._provider)
-                parts.append(bytes(data))
+            return await _read_capped(self._body, MAX_RESPONSE_BYTES)
+        except _TooLarge:
+            raise UpstreamError(
+                f"The {self._provider} provider's answer is larger than {MAX_RESPONSE_BYTES >> 20} MiB.",
+                code="upstream_response_too_large",
+            ) from None
         except PyreqwestError as exc:
             raise _mapped(exc, self._provider) from None
         finally:
             await self.aclose()
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def aclose(self) -> None:
         # Closed before the end of the body, the connection is dropped rather than pooled,
@@ -244,16 +251,13 @@ async def fetch_bytes(url: str, deadline: float, max_bytes: int) -> bytes:
         async with client.get(url).build_streamed() as response:
             if response.status != 200:
                 raise FetchError(f"HTTP {response.status}")
-            body = bytearray()
-            while (data := await response.body_reader.read_chunk()) is not None:
-                body += data
-                if len(body) > max_bytes:
-                    raise FetchError(f"larger than {max_bytes} bytes")
+            return await _read_capped(response.body_reader, max_bytes)
+    except _TooLarge:
+        raise FetchError(f"larger than {max_bytes} bytes") from None
     except PyreqwestError as exc:
         raise FetchError(type(exc).__name__) from None
     finally:
         await client.close()
-    return bytes(body)
 
 
 def create_client(provider: ProviderConfig) -> UpstreamClient:
