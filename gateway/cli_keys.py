@@ -47,18 +47,19 @@ class KeyTrail:
     """Where the command records the key changes it makes: this host's ``-cli`` chain of the audit trail."""
 
     def __init__(self, config: GatewayConfig) -> None:
-        audit = config.audit
-        self._config = dataclasses.replace(
-            audit,
-            replica_id=f"{audit.replica_id or default_replica()}-cli",
-            # The command's own output is the key: trail lines must not be mixed into it.
-            sinks=tuple(sink for sink in audit.sinks if sink != "stdout"),
-        )
+        self._audit = config.audit
         self._log: AuditLog | None = None
 
     def open(self) -> None:
         """Open the chain (raises ``OSError``, ``RuntimeError`` or ``ConfigError`` when it cannot be written)."""
-        log = AuditLog(self._config, capture=CapturePolicy())
+        # Derived here, not in __init__: ``gateway keys list`` never opens the trail.
+        config = dataclasses.replace(
+            self._audit,
+            replica_id=f"{self._audit.replica_id or default_replica()}-cli",
+            # The command's own output is the key: trail lines must not be mixed into it.
+            sinks=tuple(sink for sink in self._audit.sinks if sink != "stdout"),
+        )
+        log = AuditLog(config, capture=CapturePolicy())
         log.start()
         self._log = log
 
