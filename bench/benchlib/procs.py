@@ -261,6 +261,17 @@ def wait_quiet(known_pids: Sequence[int], limit_pct: float, max_wait: float, win
     return time.perf_counter() - began
 
 
+def thread_names(pid: int) -> dict[int, str]:
+    """The kernel's name (``comm``) of each thread of ``pid``: Rust runtimes name theirs, Python 3.11 does not."""
+    names = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            names[int(task)] = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
+        except OSError:
+            continue
+    return names
+
+
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds per thread of ``pid`` (the main thread's id is the pid)."""
     seconds = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib.load import WRK_SCRIPT
-from benchlib.procs import pinned, thread_cpu
+from benchlib.procs import pinned, thread_cpu, thread_names
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -180,6 +180,17 @@ def markdown(profile: Profile, title: str, cpu_lines: list[str] | None = None, m
     return "\n".join(lines) + "\n"
 
 
+def _by_name(pid: int, before: dict[int, float], after: dict[int, float], requests: float) -> str:
+    """The other threads' CPU per request, grouped by thread name (the provider client's runtime is ``pyreqwest``)."""
+    names = thread_names(pid)
+    grouped: dict[str, float] = {}
+    for tid, seconds in after.items():
+        if tid != pid:
+            name = names.get(tid, "?")
+            grouped[name] = grouped.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    return ", ".join(f"{name} {1000 * s / requests:.3f} ms" for name, s in sorted(grouped.items(), key=lambda i: -i[1]))
+
+
 def under_load(
     py_spy: Path,
     pid: int,
@@ -219,7 +230,8 @@ def under_load(
     requests = max(rps * wall, 1)
     cpu_lines = [
         f"Under the profile: {rps:,.0f} RPS; CPU per request {1000 * main_s / requests:.3f} ms in the main thread "
-        f"(event loop) + {1000 * other_s / requests:.3f} ms in {len(after) - 1} other threads (/proc/<pid>/task). "
+        f"(event loop) + {1000 * other_s / requests:.3f} ms in {len(after) - 1} other threads (/proc/<pid>/task"
+        f"; {_by_name(pid, before, after, requests)}). "
         "py-spy counts a thread waiting in a system call (fsync) as active, so thread samples are not CPU; "
         "the ms column spreads the main thread's CPU over its components by their samples.",
         "",
