@@ -29,7 +29,7 @@ from typing import Protocol
 
 from pyreqwest.client import ClientBuilder
 from pyreqwest.exceptions import BodyDecodeError, ConnectError, PyreqwestError, ReadError, WriteError
-from pyreqwest.request import StreamRequest
+from pyreqwest.request import RequestBuilder, StreamRequest
 from pyreqwest.response import Response, ResponseBodyReader
 
 from adapters.base import HttpRequest
@@ -107,6 +107,21 @@ async def _read_capped(body: ResponseBodyReader, cap: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _with_body(builder: RequestBuilder, body: bytes) -> RequestBuilder:
+    """Attach ``body`` so that the client's runtime thread owns a copy of it.
+
+    ``body_bytes`` keeps a view of the Python object, and releasing that view
+    makes the runtime thread take the interpreter lock once more per request,
+    often while the event loop holds it (bench/README.md, "Tenth round").
+    Provider bodies are JSON (UTF-8), which ``body_text`` copies into Rust;
+    anything else goes as bytes. The bytes on the wire are the same either way.
+    """
+    try:
+        return builder.body_text(body.decode())
+    except UnicodeDecodeError:
+        return builder.body_bytes(body)
+
+
 class _ReqwestStream:
     """A response whose body is read as it arrives; holds its connection until closed."""
 
@@ -174,13 +189,8 @@ class ReqwestClient:
         self._client = builder.build()
 
     async def _send(self, request: HttpRequest, prefetch: int) -> tuple[StreamRequest, Response]:
-        streamed = (
-            self._client.request(request.method, request.url)
-            .headers(request.headers)
-            .body_bytes(request.body)
-            .streamed_read_buffer_limit(prefetch)
-            .build_streamed()
-        )
+        builder = self._client.request(request.method, request.url).headers(request.headers)
+        streamed = _with_body(builder, request.body).streamed_read_buffer_limit(prefetch).build_streamed()
         try:
             return streamed, await streamed.__aenter__()
         except PyreqwestError as exc:

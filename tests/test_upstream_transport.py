@@ -19,6 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.base import HttpRequest
+from gateway.config import ProviderConfig
+from gateway.upstream import ReqwestClient
 from tests.conftest import base_document
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import free_port, serve
@@ -167,3 +170,35 @@ def test_a_provider_redirect_is_not_followed_so_the_key_stays_with_the_configure
     assert info.value.status_code == 502
     assert elsewhere_url not in info.value.response.text
     assert not elsewhere.requests, "the provider's key was sent where a redirect pointed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"messages":[{"role":"user","content":"café, 東京 and 🙂"}]}'.encode(),  # JSON: sent as text
+        bytes(range(256)),  # not UTF-8: sent as bytes
+        b"",
+    ],
+    ids=["utf8-json", "binary", "empty"],
+)
+async def test_the_request_body_reaches_the_provider_byte_for_byte(body: bytes) -> None:
+    received: list[tuple[bytes, str | None, str | None]] = []
+
+    async def record(request: Request) -> Response:
+        received.append(
+            (await request.body(), request.headers.get("content-type"), request.headers.get("content-length"))
+        )
+        return Response(b"{}", media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/echo", record, methods=["POST"])])
+    with serve(app) as url:
+        client = ReqwestClient(ProviderConfig(name="p", type="openai", base_url=url))
+        try:
+            answer = await client.send(
+                HttpRequest("POST", f"{url}/v1/echo", {"content-type": "application/octet-stream"}, body)
+            )
+        finally:
+            await client.close()
+    assert answer.status == 200
+    # An empty body goes without a length (HTTP/1.1 reads none as zero), either way the client sends it.
+    assert received == [(body, "application/octet-stream", str(len(body)) if body else None)]
