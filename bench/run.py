@@ -72,6 +72,12 @@ def parse_args() -> argparse.Namespace:
         help="repeat a cell when other processes used more than this %% of a core during it",
     )
     parser.add_argument(
+        "--max-send-lag",
+        type=float,
+        default=10.0,
+        help="repeat an open-loop cell when its driver sent a request more than this many ms late",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=60.0,
@@ -222,9 +228,16 @@ class Bench:
         return None
 
     def measure(self, run: Callable[[], load.LoadResult], pids: list[int]) -> tuple[load.LoadResult, dict[str, float]]:
-        """Run one cell; repeat it (up to --retries) while other processes on the machine disturbed it."""
+        """Run one cell; repeat it (up to --retries) while it was disturbed, and keep the least disturbed attempt.
+
+        Disturbed: other processes on the machine used more than --max-foreign % of a core, or the
+        open-loop driver sent a request more than --max-send-lag ms late. The driver shares the load
+        core with the fake upstreams; when that core stalls (this VM's host sometimes stops it for
+        tens of milliseconds), the requests scheduled meanwhile are counted late from their scheduled
+        time, and a single stall puts a p99 over the server's own.
+        """
         known = [*pids, *(s.pid for s in self.upstreams.values())]
-        best: tuple[load.LoadResult, dict[str, float]] | None = None
+        best: tuple[tuple[int, float], load.LoadResult, dict[str, float]] | None = None
         for attempt in range(1 + self.args.retries):
             procs.settle(pids)
             waited = procs.wait_quiet(known, self.args.max_foreign, self.args.quiet_wait)
@@ -233,15 +246,21 @@ class Bench:
             meter = procs.Meter(pids, known)
             result = run()
             usage = meter.stop()
-            if best is None or usage["foreign_pct"] < best[1]["foreign_pct"]:
-                best = (result, usage)
-            if usage["foreign_pct"] <= self.args.max_foreign:
+            foreign = usage["foreign_pct"] / max(self.args.max_foreign, 1e-9)
+            late = (result.send_lag_max or 0.0) / max(self.args.max_send_lag, 1e-9)
+            disturbance = (int(foreign > 1) + int(late > 1), foreign + late)
+            if best is None or disturbance < best[0]:
+                best = (disturbance, result, usage)
+            if disturbance[0] == 0:
                 break
             if attempt < self.args.retries:
-                print(f"    other processes used {usage['foreign_pct']:.0f}% of a core during the cell: repeating it")
+                if foreign > 1:
+                    print(f"    other processes used {usage['foreign_pct']:.0f}% of a core during the cell: repeating")
+                if late > 1:
+                    print(f"    the driver sent up to {result.send_lag_max:.1f} ms late (load core stalled): repeating")
         assert best is not None
         procs.settle(pids)
-        return best
+        return best[1], best[2]
 
     def _row(
         self,
@@ -309,9 +328,11 @@ class Bench:
         result, usage = self.measure(run, pids)
         # The driver's warm-up requests are served inside the metered window too.
         answered = result.requests - result.error_count + int(rate * warmup)
+        row = self._row(target.name, "open", mode, rate, result, usage, answered, pids)
+        row.send_lag_max = result.send_lag_max
         if result.send_lag_max is not None and result.send_lag_max > 5:
             print(f"    note: the driver sent up to {result.send_lag_max:.1f} ms late (the load core is busy)")
-        return self._row(target.name, "open", mode, rate, result, usage, answered, pids)
+        return row
 
     def run_target(self, target: Target, context: Context) -> tuple[ServerInfo, list[Row]]:
         info = ServerInfo(target.name, target.description, version=self.version(target))
@@ -530,6 +551,7 @@ def main() -> int:
             "gateway_key": "given" if args.gateway_key else "created",
             "stream_events": "12 + usage + [DONE]",
             "max_foreign": args.max_foreign,
+            "max_send_lag_ms": args.max_send_lag,
             "retries": args.retries,
         },
     )

@@ -34,6 +34,8 @@ class Row:
     server_core_busy: float = math.nan
     #: CPU used by processes outside the benchmark during the cell, in % of one core.
     foreign_pct: float = math.nan
+    #: Open loop: the most the driver sent a request after its scheduled time (ms).
+    send_lag_max: float | None = None
     note: str = ""
 
     @property
@@ -132,6 +134,11 @@ def _rps(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:,.0f}"
 
 
+def _late_clause(settings: dict[str, Any]) -> str:
+    lag = settings.get("max_send_lag_ms")
+    return "" if lag is None else f", or an open-loop cell whose driver sent a request more than {lag:g} ms late,"
+
+
 def table(rows: list[Row]) -> str:
     head = (
         "| scenario | mode | load | RPS | p50 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
@@ -228,7 +235,8 @@ def markdown(report: Report) -> str:
         "CPU ms/req = server CPU (utime+stime, /proc, whole process tree) ÷ requests answered. "
         "Busy % = share of each core busy during the cell (/proc/stat); other procs % = CPU used by processes "
         "outside the benchmark (the machine is shared), in % of one core; a cell above "
-        f"{s['max_foreign']:g}% is repeated up to {s['retries']} times and the least disturbed attempt kept.",
+        f"{s['max_foreign']:g}%{_late_clause(s)} is repeated up to {s['retries']} times and the least "
+        "disturbed attempt kept.",
         "",
         "## Results",
         "",
