@@ -199,7 +199,22 @@ def main() -> int:
             f"| {c.name} | {c.median_cpu_ms:.3f} | {min(c.cpu_ms):.3f}-{max(c.cpu_ms):.3f} "
             f"| {c.median_rps:,.0f} | {paired.median_ratio(c, first):.3f} |"
         )
+    print_threads(contenders)
     return 0
+
+
+def print_threads(contenders: list[paired.Contender]) -> None:
+    """CPU per request by thread: the event loop (``main``), the provider client's runtime, the audit sync thread…"""
+    names = sorted({n for c in contenders for n in c.threads}, key=lambda n: (n != "main", n))
+    shown = [n for n in names if any(c.median_thread_ms(n) >= 0.0005 for c in contenders)]
+    print(
+        "\nCPU ms per request by thread (medians; threads by their kernel name: `main` is the event loop, "
+        "`pyreqwest` the provider client's runtime; Python 3.11 names its own threads `python`):\n"
+    )
+    print("| variant | " + " | ".join(shown) + " |")
+    print("|---|" + "---:|" * len(shown))
+    for c in contenders:
+        print(f"| {c.name} | " + " | ".join(f"{c.median_thread_ms(n):.3f}" for n in shown) + " |")
 
 
 def latency(

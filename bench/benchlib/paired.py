@@ -29,6 +29,8 @@ class Contender:
     headers: dict[str, str] = field(default_factory=dict)
     cpu_ms: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
+    #: CPU ms per request of each named thread (``main`` is the event loop's), one value per round.
+    threads: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def median_cpu_ms(self) -> float:
@@ -38,15 +40,24 @@ class Contender:
     def median_rps(self) -> float:
         return statistics.median(self.rps)
 
+    def median_thread_ms(self, name: str) -> float:
+        """The median over rounds of the thread's CPU ms per request (0 in rounds where it did not exist)."""
+        values = self.threads.get(name, [])
+        return statistics.median(values + [0.0] * (len(self.cpu_ms) - len(values))) if self.cpu_ms else 0.0
 
-def measure(contender: Contender, body: Path, *, conns: int, seconds: float, core: int | None) -> tuple[float, float]:
-    """One run of wrk against ``contender``: its CPU ms per request and its RPS (raises on errors)."""
-    before = procs.cpu_seconds([contender.pid])
+
+def measure(
+    contender: Contender, body: Path, *, conns: int, seconds: float, core: int | None
+) -> tuple[float, float, dict[str, float]]:
+    """One run of wrk against ``contender``: CPU ms per request, RPS, and CPU ms per request by thread name."""
+    before, threads_before = procs.cpu_seconds([contender.pid]), procs.thread_cpu(contender.pid)
     result = load.wrk(contender.url, body, connections=conns, seconds=seconds, headers=contender.headers, core=core)
-    used = procs.cpu_seconds([contender.pid]) - before
+    used, threads_after = procs.cpu_seconds([contender.pid]) - before, procs.thread_cpu(contender.pid)
     if result.error_count:
         raise RuntimeError(f"{contender.name}: {result.errors} errors")
-    return 1000 * used / max(result.requests, 1), result.rps
+    requests = max(result.requests, 1)
+    by_thread = procs.cpu_by_thread_name(contender.pid, threads_before, threads_after)
+    return 1000 * used / requests, result.rps, {name: 1000 * s / requests for name, s in by_thread.items()}
 
 
 def alternate(
@@ -76,9 +87,11 @@ def alternate(
         list(run_each(lambda c: measure(c, body, conns=conns, seconds=warmup, core=core), contenders))
         for round_ in range(1, rounds + 1):
             results = list(run_each(lambda c: measure(c, body, conns=conns, seconds=seconds, core=core), contenders))
-            for contender, (cpu_ms, rps) in zip(contenders, results, strict=True):
+            for contender, (cpu_ms, rps, threads) in zip(contenders, results, strict=True):
                 contender.cpu_ms.append(cpu_ms)
                 contender.rps.append(rps)
+                for name, ms in threads.items():
+                    contender.threads.setdefault(name, []).append(ms)
             if on_round is not None:
                 on_round(round_, contenders)
     finally:

@@ -283,3 +283,13 @@ def thread_cpu(pid: int) -> dict[int, float]:
         values = fields[fields.rindex(")") + 2 :].split()
         seconds[int(task)] = (int(values[11]) + int(values[12])) / CLOCK_TICKS
     return seconds
+
+
+def cpu_by_thread_name(pid: int, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds between two :func:`thread_cpu` readings, summed per thread name; ``main`` is the main thread."""
+    names = thread_names(pid)
+    grouped: dict[str, float] = {}
+    for tid, seconds in after.items():
+        name = "main" if tid == pid else names.get(tid, "?")
+        grouped[name] = grouped.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    return grouped

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib.load import WRK_SCRIPT
-from benchlib.procs import pinned, thread_cpu, thread_names
+from benchlib.procs import cpu_by_thread_name, pinned, thread_cpu
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -182,12 +182,8 @@ def markdown(profile: Profile, title: str, cpu_lines: list[str] | None = None, m
 
 def _by_name(pid: int, before: dict[int, float], after: dict[int, float], requests: float) -> str:
     """The other threads' CPU per request, grouped by thread name (the provider client's runtime is ``pyreqwest``)."""
-    names = thread_names(pid)
-    grouped: dict[str, float] = {}
-    for tid, seconds in after.items():
-        if tid != pid:
-            name = names.get(tid, "?")
-            grouped[name] = grouped.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    grouped = cpu_by_thread_name(pid, before, after)
+    grouped.pop("main", None)
     return ", ".join(f"{name} {1000 * s / requests:.3f} ms" for name, s in sorted(grouped.items(), key=lambda i: -i[1]))
 
 
