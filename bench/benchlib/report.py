@@ -90,6 +90,8 @@ class Paired:
     #: The median over rounds of the gateway's CPU per request ÷ the pass-through's in the same round.
     ratio: float
     latency: list[PairedLatency] = field(default_factory=list)
+    #: Per server, the median CPU ms per request of each thread by name (``main`` is the event loop).
+    threads: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,6 +195,12 @@ def paired_table(paired: Paired) -> str:
         rps = statistics.median(paired.rps[name])
         lines.append(f"| {name} | {cells} | {statistics.median(values):.3f} | {rps:,.0f} |")
     lines += ["", f"Median of the rounds' ratios (gateway ÷ pass-through): **{paired.ratio:.3f}**."]
+    if paired.threads:
+        split = "; ".join(
+            f"{server}: " + ", ".join(f"{name} {ms:.3f}" for name, ms in threads.items() if ms >= 0.0005)
+            for server, threads in paired.threads.items()
+        )
+        lines += ["", f"By thread (medians, ms per request; `main` is the event loop): {split}."]
     for cell in paired.latency:
         lines += [
             "",
