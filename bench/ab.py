@@ -208,8 +208,9 @@ def print_threads(contenders: list[paired.Contender]) -> None:
     names = sorted({n for c in contenders for n in c.threads}, key=lambda n: (n != "main", n))
     shown = [n for n in names if any(c.median_thread_ms(n) >= 0.0005 for c in contenders)]
     print(
-        "\nCPU ms per request by thread (medians; threads by their kernel name: `main` is the event loop, "
-        "`pyreqwest` the provider client's runtime; Python 3.11 names its own threads `python`):\n"
+        "\nCPU ms per request by thread (medians, by the kernel's thread name: `main` is the event loop, "
+        "`pyreqwest` the provider client's runtime; Python 3.11 leaves its own threads, the audit sync "
+        "thread among them, with the process's name, here `python`):\n"
     )
     print("| variant | " + " | ".join(shown) + " |")
     print("|---|" + "---:|" * len(shown))
