@@ -283,6 +283,7 @@ class Bench:
             p99=result.p99,
             ttft_p50=result.ttft_p50,
             ttft_p99=result.ttft_p99,
+            send_lag_max=result.send_lag_max,
             errors=result.error_count,
             requests=result.requests,
             cpu_ms=1000 * usage["server_cpu_s"] / max(answered, 1),
@@ -328,11 +329,9 @@ class Bench:
         result, usage = self.measure(run, pids)
         # The driver's warm-up requests are served inside the metered window too.
         answered = result.requests - result.error_count + int(rate * warmup)
-        row = self._row(target.name, "open", mode, rate, result, usage, answered, pids)
-        row.send_lag_max = result.send_lag_max
         if result.send_lag_max is not None and result.send_lag_max > 5:
             print(f"    note: the driver sent up to {result.send_lag_max:.1f} ms late (the load core is busy)")
-        return row
+        return self._row(target.name, "open", mode, rate, result, usage, answered, pids)
 
     def run_target(self, target: Target, context: Context) -> tuple[ServerInfo, list[Row]]:
         info = ServerInfo(target.name, target.description, version=self.version(target))

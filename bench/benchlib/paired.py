@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,11 @@ class Contender:
         """The median over rounds of the thread's CPU ms per request (0 in rounds where it did not exist)."""
         values = self.threads.get(name, [])
         return statistics.median(values + [0.0] * (len(self.cpu_ms) - len(values))) if self.cpu_ms else 0.0
+
+
+def main_first(names: Iterable[str]) -> list[str]:
+    """Thread names in report order: the event loop (``main``) first, then the others by name."""
+    return sorted(names, key=lambda n: (n != "main", n))
 
 
 def measure(

@@ -113,10 +113,7 @@ def _cpu(contenders: list[paired.Contender], settings: Settings) -> report.Paire
         cpu_ms={c.name: c.cpu_ms for c in contenders},
         rps={c.name: c.rps for c in contenders},
         ratio=paired.median_ratio(gateway, reference),
-        threads={
-            c.name: {n: c.median_thread_ms(n) for n in sorted(c.threads, key=lambda n: (n != "main", n))}
-            for c in contenders
-        },
+        threads={c.name: {n: c.median_thread_ms(n) for n in paired.main_first(c.threads)} for c in contenders},
     )
     print(
         f"   CPU: median of the rounds' ratios {result.ratio:.3f} (medians {gateway.median_cpu_ms:.3f} vs "
