@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from adapters.options import Option
 from adapters.types import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse
 
 
@@ -85,6 +86,9 @@ class Adapter(Protocol):
     #: Header that carries the credential, and the prefix before the secret.
     credential_header: str
     credential_prefix: str
+    #: The provider-specific settings this wire format reads from ``Target.options``; the
+    #: gateway refuses a configuration that sets any other, or one of the wrong kind.
+    accepted_options: Mapping[str, Option]
 
     def build_chat_request(self, request: ChatRequest, target: Target) -> HttpRequest: ...
 

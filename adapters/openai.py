@@ -16,6 +16,7 @@ import orjson
 
 from adapters.base import HttpRequest, ProviderError, Target
 from adapters.errors import StreamError, UpstreamFormatError
+from adapters.options import Option
 from adapters.sse import Event
 from adapters.stream import EventStreamDecoder
 from adapters.types import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse
@@ -120,6 +121,7 @@ class OpenAIAdapter:
     answers_verbatim = True
     credential_header = "authorization"
     credential_prefix = "Bearer "
+    accepted_options: Mapping[str, Option] = {}
 
     def _url(self, target: Target, operation: str) -> str:
         return f"{target.base_url.rstrip('/')}/{operation}"
@@ -174,6 +176,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     name = "azure"
     credential_header = "api-key"
     credential_prefix = ""
+    accepted_options: Mapping[str, Option] = {"api_version": Option("string")}
     default_api_version = "2024-10-21"
 
     def _url(self, target: Target, operation: str) -> str:

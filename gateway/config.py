@@ -18,7 +18,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.registry import adapter_names
+from adapters.options import option_problems
+from adapters.registry import adapter_names, get_adapter
 from gateway.audit.config import AuditConfig, parse_audit_config
 from gateway.config_fields import ConfigError, boolean, integer, load_yaml_file, mapping, number, string, unknown_keys
 from gateway.identity.config import AuthConfig, parse_auth_config
@@ -180,6 +181,13 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
     kind = data.get("type")
     if kind not in adapter_names():
         raise ConfigError(f"{path}.type: unknown provider type {kind!r} (known: {', '.join(adapter_names())})")
+    # Checked before an optional provider without credentials is left out, so a misspelt
+    # option shows now, not on the day the credential is set.
+    options = mapping(data.get("options"), f"{path}.options")
+    problems = option_problems(options, get_adapter(kind).accepted_options)
+    if problems:
+        option, problem = problems[0]
+        raise ConfigError(f"{path}.options.{option}: {problem}")
     base_url = data.get("base_url", _DEFAULT_URLS.get(kind))
     if not isinstance(base_url, str) or not base_url:
         raise ConfigError(f"{path}.base_url: required for providers of type {kind}")
@@ -222,7 +230,7 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderConfig | None:
         max_connections=integer(data, "max_connections", path, 512),
         forward_headers=forward_lower,
         headers=MappingProxyType({k.lower(): v for k, v in headers.items()}),
-        options=MappingProxyType(mapping(data.get("options"), f"{path}.options")),
+        options=MappingProxyType(options),
     )
 
 

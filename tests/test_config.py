@@ -76,6 +76,63 @@ def test_invalid_configs_name_the_key(mutate: Any, message: str) -> None:
         parse_config(document, env={"OPENAI_API_KEY": "k"})
 
 
+def _anthropic(options: Any, **extra: Any) -> dict[str, Any]:
+    document = _doc()
+    document["providers"]["claude"] = {
+        "type": "anthropic",
+        "base_url": "https://api.anthropic.com",
+        "api_key": "k",
+        "options": options,
+        **extra,
+    }
+    return document
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"anthropic_versoin": "2023-06-01"},
+            r"providers\.claude\.options\.anthropic_versoin: unknown option \(this provider type accepts: "
+            r"anthropic_version, beta, default_max_tokens, drop_sampling_params, thinking_mode\)",
+        ),
+        ({"default_max_tokens": "lots"}, r"options\.default_max_tokens: expected an integer, got 'lots'"),
+        ({"default_max_tokens": 0}, r"options\.default_max_tokens: expected at least 1, got 0"),
+        ({"default_max_tokens": True}, r"options\.default_max_tokens: expected an integer"),
+        ({"drop_sampling_params": "yes"}, r"options\.drop_sampling_params: expected true or false"),
+        ({"thinking_mode": "manual"}, r"options\.thinking_mode: expected one of adaptive, budget, got 'manual'"),
+        ({"beta": ["a", 2]}, r"options\.beta: expected a string or a list of strings"),
+        ({"anthropic_version": "2023-06-01\r\nx-evil: 1"}, r"options\.anthropic_version: may not contain a line break"),
+        ("2023-06-01", r"providers\.claude\.options: expected a mapping"),
+    ],
+)
+def test_provider_options_are_checked_against_the_wire_format(options: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(_anthropic(options), env={"OPENAI_API_KEY": "k"})
+
+
+def test_provider_options_of_an_optional_provider_are_checked_without_its_key() -> None:
+    document = _anthropic({"api_verison": "x"}, api_key="${ANTHROPIC_API_KEY:-}", optional=True)
+    with pytest.raises(ConfigError, match=r"providers\.claude\.options\.api_verison: unknown option"):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+
+
+def test_provider_options_that_fit_are_kept() -> None:
+    options = {
+        "anthropic_version": "2023-06-01",
+        "beta": ["files-api-2025-04-14"],
+        "default_max_tokens": 8192,
+        "drop_sampling_params": True,
+        "thinking_mode": "budget",
+    }
+    config = parse_config(_anthropic(options), env={"OPENAI_API_KEY": "k"})
+    assert dict(config.providers["claude"].options) == options
+    document = _doc()
+    document["providers"]["openai"]["options"] = {"api_version": "2024-10-21"}
+    with pytest.raises(ConfigError, match=r"options\.api_version: unknown option \(this provider type accepts: none\)"):
+        parse_config(document, env={"OPENAI_API_KEY": "k"})
+
+
 def test_authentication_cannot_be_left_out_by_accident() -> None:
     document = _doc()
     del document["auth"]

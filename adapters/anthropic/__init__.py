@@ -66,6 +66,7 @@ from adapters.anthropic.response import parse_message
 from adapters.anthropic.stream import AnthropicStreamDecoder
 from adapters.base import HttpRequest, ProviderError, Target
 from adapters.errors import InvalidRequest
+from adapters.options import Option
 from adapters.types import ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse
 
 DEFAULT_VERSION = "2023-06-01"
@@ -97,6 +98,13 @@ class AnthropicAdapter:
     answers_verbatim = False
     credential_header = "x-api-key"
     credential_prefix = ""
+    accepted_options: Mapping[str, Option] = {
+        "anthropic_version": Option("string"),
+        "beta": Option("strings"),
+        "default_max_tokens": Option("integer", minimum=1),
+        "drop_sampling_params": Option("boolean"),
+        "thinking_mode": Option("string", choices=("adaptive", "budget")),
+    }
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock

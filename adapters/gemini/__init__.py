@@ -91,6 +91,7 @@ from adapters.gemini.request import build_chat_body
 from adapters.gemini.response import parse_completion
 from adapters.gemini.stream import GeminiStreamDecoder
 from adapters.openai import JSON_HEADERS, SSE_HEADERS, load_object
+from adapters.options import Option
 from adapters.types import ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse
 
 __all__ = ["GeminiAdapter", "GeminiStreamDecoder"]
@@ -103,6 +104,7 @@ class GeminiAdapter:
     answers_verbatim = False
     credential_header = "x-goog-api-key"
     credential_prefix = ""
+    accepted_options: Mapping[str, Option] = {}
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
