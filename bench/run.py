@@ -1,4 +1,4 @@
-"""Side-by-side benchmark: direct upstream, the gateway, LiteLLM and two bare pass-through proxies.
+"""Side-by-side benchmark: direct upstream, the gateway, LiteLLM and three bare pass-through proxies.
 
     .venv/bin/python bench/run.py            # full run (~15 min), results in bench/results/
     .venv/bin/python bench/run.py --quick    # smoke test: a few seconds per cell
@@ -456,7 +456,7 @@ class Bench:
     def version(self, target: Target) -> str:
         if target.name == "litellm":
             return "litellm " + setup.package_version(setup.LITELLM_VENV / "bin" / "python", "litellm")
-        if target.name == "direct":
+        if target.name in ("direct", "go-proxy"):
             return (
                 "Go "
                 + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()

@@ -85,7 +85,8 @@ def evaluate(
             checks.append(
                 Check(
                     "streaming TTFT overhead p50 at 50 RPS",
-                    f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})",
+                    f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
+                    + _alongside(cell.added_ttft_p50),
                     "≤ 1 ms",
                     ttft <= 1.0,
                 )
@@ -126,7 +127,7 @@ def evaluate(
         if added is not None and lite_row and lite_row.added_p50 is not None:
             limit_ms = lite_row.added_p50 / 10
             how = (
-                f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
+                f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})" + _alongside(cell.added_p50)
                 if cell and paired_value is not None
                 else "single cell"
             )
@@ -203,6 +204,12 @@ def evaluate(
 
 def _paired_cell(paired: Paired | None, mode: str, rate: int) -> PairedLatency | None:
     return next((c for c in paired.latency if c.mode == mode and c.rate == rate), None) if paired else None
+
+
+def _alongside(added: dict[str, float | None]) -> str:
+    """The bare pass-throughs' figures from the same rounds, which the gateway's is read against."""
+    others = [f"{name} {value:+.2f}" for name, value in added.items() if name != "gateway" and value is not None]
+    return f"; in the same rounds {', '.join(others)}" if others else ""
 
 
 def _ms(value: float | None) -> str:

@@ -3,7 +3,8 @@
 The CPU target is judged on the closed-loop rounds at the lowest connection
 count (median of the rounds' gateway ÷ pass-through ratios); the low-rate
 latency targets on open-loop rounds in which the direct call, the gateway and
-the pass-through take turns at the same offered rate (median of each round's
+the pass-through (and the compiled Go pass-through, when it is among the
+targets) take turns at the same offered rate (median of each round's
 difference from the direct call). See benchlib/paired.py for why.
 """
 
@@ -19,6 +20,9 @@ from benchlib.targets import FAST_MODEL, LLM_MODEL, Context, Target
 
 #: The servers compared, in this order; the first is the one judged.
 PAIRED = ("gateway", "aiohttp-proxy")
+#: Paced with them in the open-loop rounds when it is among the targets: what a compiled
+#: pass-through adds on this machine, the floor that the latency figures are read against.
+FLOOR = "go-proxy"
 #: The open-loop cells the targets name: JSON at 20 RPS (added p50), streams at 50 RPS (time to first token).
 LATENCY_CELLS = (("json", 20), ("stream", 50))
 
@@ -54,13 +58,16 @@ def run(targets: list[Target], context: Context, settings: Settings) -> report.P
         # Where each server is reached at a constant rate: (name, chat completions URL, headers).
         contenders: list[paired.Contender] = []
         paced: list[tuple[str, str, dict[str, str]]] = [("direct", context.llm_upstream_url + "/chat/completions", {})]
-        for target in pair:
+        for target in pair + [t for t in targets if t.name == FLOOR]:
             port = procs.free_port()
             server = target.launch(context, port)
             assert server is not None
             servers.append(server)
             urls, headers = target.urls(context, port), target.headers(context)
-            contenders.append(paired.Contender(target.name, urls["fast"] + "/chat/completions", server.pid, headers))
+            if target in pair:
+                contenders.append(
+                    paired.Contender(target.name, urls["fast"] + "/chat/completions", server.pid, headers)
+                )
             paced.append((target.name, urls["llm"] + "/chat/completions", headers))
         procs.wait_quiet(
             [s.pid for s in servers] + list(context.upstream_pids.values()), settings.max_foreign, settings.quiet_wait

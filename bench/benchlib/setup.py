@@ -17,7 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent
 BUILD = BENCH / ".build"
 GO_SOURCES = BENCH / "go"
 LITELLM_VENV = BENCH / ".venv-litellm"
-PROGRAMS = ("fakeupstream", "openloop")
+PROGRAMS = ("fakeupstream", "openloop", "goproxy")
 
 
 class SetupError(Exception):

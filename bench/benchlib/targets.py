@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchlib.procs import Server, free_port, start, wait_ready
+from benchlib.setup import BUILD
 
 BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
@@ -203,6 +204,21 @@ def _launch_litellm(context: Context, port: int) -> Server:
     return server
 
 
+def _launch_go_proxy(context: Context, port: int) -> Server:
+    command = [
+        str(BUILD / "goproxy"),
+        "-addr",
+        f"127.0.0.1:{port}",
+        "-upstream",
+        context.upstream_url,
+        "-llm-upstream",
+        context.llm_upstream_url,
+    ]
+    server = start("go-proxy", command, core=context.server_core, log_dir=context.log_dir, env={"GOMAXPROCS": "1"})
+    wait_ready(server, f"http://127.0.0.1:{port}/healthz")
+    return server
+
+
 def all_targets() -> list[Target]:
     return [
         Target(
@@ -245,6 +261,13 @@ def all_targets() -> list[Target]:
             "httpx-proxy",
             "bare starlette + httpx.AsyncClient pass-through (bench/proxies/httpx_proxy.py)",
             _launch_proxy("httpx_proxy.py", "httpx-proxy"),
+            _proxy_urls,
+        ),
+        Target(
+            "go-proxy",
+            "bare Go reverse proxy (bench/go/goproxy, net/http/httputil, GOMAXPROCS=1): what a compiled "
+            "pass-through adds on this machine",
+            _launch_go_proxy,
             _proxy_urls,
         ),
     ]
