@@ -7,7 +7,8 @@
 A variant is ``NAME=CHECKOUT[@CONFIG]``: the gateway of that checkout (another
 commit's worktree, say; it runs on this project's virtual environment), served
 with that configuration (default ``bench/gateway.yaml``), or ``aiohttp-proxy``,
-the bare pass-through the CPU target is measured against. Every variant runs
+the bare pass-through the CPU target is measured against, or ``go-proxy``, the
+bare compiled one (what any proxy adds on this machine). Every variant runs
 at once, each its own process pinned to the server core, all idle but one: the
 runs alternate between them (a few seconds of wrk each, one connection by
 default), so a machine whose speed drifts during the session drifts for all of
@@ -66,17 +67,21 @@ class Variant:
         return f"http://127.0.0.1:{self.port}/v1"
 
 
+#: The bare pass-throughs a variant may name instead of a checkout.
+REFERENCES = ("aiohttp-proxy", "go-proxy")
+
+
 def reference(name: str) -> Target:
     """The pass-through proxy of that name, as run.py defines it."""
     return next(target for target in all_targets() if target.name == name)
 
 
 def parse_variant(text: str) -> Variant:
-    if text == "aiohttp-proxy":
+    if text in REFERENCES:
         return Variant(text, None, Path())
     name, sep, rest = text.partition("=")
     if not sep or not name:
-        raise SystemExit(f"ab.py: a variant is NAME=CHECKOUT[@CONFIG] or aiohttp-proxy, not {text!r}")
+        raise SystemExit(f"ab.py: a variant is NAME=CHECKOUT[@CONFIG], {' or '.join(REFERENCES)}, not {text!r}")
     checkout, _, config = rest.partition("@")
     path = Path(checkout).resolve()
     if not (path / "gateway" / "cli.py").is_file():
@@ -115,7 +120,7 @@ def launch(variant: Variant, context: Context) -> procs.Server:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("variants", nargs="+", help="NAME=CHECKOUT[@CONFIG] or aiohttp-proxy")
+    parser.add_argument("variants", nargs="+", help=f"NAME=CHECKOUT[@CONFIG], {' or '.join(REFERENCES)}")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one run")
     parser.add_argument("--conns", type=int, default=1)
