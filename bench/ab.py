@@ -211,7 +211,7 @@ def main() -> int:
 def print_threads(contenders: list[paired.Contender]) -> None:
     """CPU per request by thread: the event loop (``main``), the provider client's runtime, the audit sync thread…"""
     names = paired.main_first({n for c in contenders for n in c.threads})
-    shown = [n for n in names if any(c.median_thread_ms(n) >= 0.0005 for c in contenders)]
+    shown = [n for n in names if any(c.median_thread_ms(n) >= paired.SHOWN_THREAD_MS for c in contenders)]
     print(
         "\nCPU ms per request by thread (medians, by the kernel's thread name: `main` is the event loop, "
         "`pyreqwest` the provider client's runtime; Python 3.11 leaves its own threads, the audit sync "

@@ -46,6 +46,10 @@ class Contender:
         return statistics.median(values + [0.0] * (len(self.cpu_ms) - len(values))) if self.cpu_ms else 0.0
 
 
+#: Threads whose CPU per request (ms) is below this print as 0.000: reports leave them out.
+SHOWN_THREAD_MS = 0.0005
+
+
 def main_first(names: Iterable[str]) -> list[str]:
     """Thread names in report order: the event loop (``main``) first, then the others by name."""
     return sorted(names, key=lambda n: (n != "main", n))

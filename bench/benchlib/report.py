@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchlib.paired import SHOWN_THREAD_MS
+
 
 @dataclass
 class Row:
@@ -197,7 +199,7 @@ def paired_table(paired: Paired) -> str:
     lines += ["", f"Median of the rounds' ratios (gateway ÷ pass-through): **{paired.ratio:.3f}**."]
     if paired.threads:
         split = "; ".join(
-            f"{server}: " + ", ".join(f"{name} {ms:.3f}" for name, ms in threads.items() if ms >= 0.0005)
+            f"{server}: " + ", ".join(f"{name} {ms:.3f}" for name, ms in threads.items() if ms >= SHOWN_THREAD_MS)
             for server, threads in paired.threads.items()
         )
         lines += ["", f"By thread (medians, ms per request; `main` is the event loop): {split}."]
