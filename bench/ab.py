@@ -20,8 +20,9 @@ With ``--rate R`` the variants are compared on latency instead: the fake
 upstream waits like a model (20 ms before the first byte, 5 ms between stream
 events), and each round paces the direct call and then every variant at R
 requests per second with the open-loop driver; the result is the median over
-rounds of each variant's p50 (and time to first token, for streams) minus the
-direct call's in the same round, as in ``run.py``'s paired phase.
+rounds of each variant's p50, p99 (and time to first token, for streams) minus
+the direct call's in the same round, as in ``run.py``'s paired phase (which
+pairs the p50 and the time to first token only).
 """
 
 from __future__ import annotations
@@ -249,15 +250,20 @@ def latency(
         f"\nAdded latency at {args.rate} RPS offered, {args.mode}, median over {args.rounds} rounds of "
         f"{args.seconds:g} s of (variant - direct call) in the same round:\n"
     )
-    print("| variant | p50 ms, median | added p50 | added TTFT p50 |")
-    print("|---|---:|---:|---:|")
+    print("| variant | p50 ms, median | added p50 | added p99 | added TTFT p50 |")
+    print("|---|---:|---:|---:|---:|")
     for pacer in pacers[1:]:
         added = cell.added_p50.get(pacer.name)
+        tail = paired.median_added(pacer.p99, pacers[0].p99)
         ttft = cell.added_ttft_p50.get(pacer.name)
         print(
-            f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | "
-            f"{'-' if added is None else f'{added:+.2f}'} | {'-' if ttft is None else f'{ttft:+.2f}'} |"
+            f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | {_signed(added)} | {_signed(tail)} "
+            f"| {_signed(ttft)} |"
         )
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ class Pacer:
     url: str  # the chat completions URL served by the llm fake upstream behind it
     headers: dict[str, str] = field(default_factory=dict)
     p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
     ttft_p50: list[float] = field(default_factory=list)
 
 
@@ -154,6 +155,7 @@ def alternate_open(
             if result.error_count:
                 raise RuntimeError(f"{pacer.name}: {result.errors} errors at {rate} RPS")
             pacer.p50.append(result.p50)
+            pacer.p99.append(result.p99)
             if result.ttft_p50 is not None:
                 pacer.ttft_p50.append(result.ttft_p50)
         if on_round is not None:
