@@ -179,10 +179,15 @@ func stream(res *response, req chatRequest, id string, created int64, promptToke
 	events = append(events, []byte("data: [DONE]\n\n"))
 
 	res.start(200, "text/event-stream; charset=utf-8", -1, headers(id))
+	// Events are due at fixed times from the first: a sleep that overshoots (the runtime's
+	// timers wake late on a busy load core) delays one event, not every event after it, so a
+	// stream lasts as long whatever client it serves.
+	due := time.Now()
 	for i, e := range events {
 		if chunkInterval > 0 {
 			if i > 0 {
-				time.Sleep(chunkInterval)
+				due = due.Add(chunkInterval)
+				time.Sleep(time.Until(due))
 			}
 			res.write(e)
 			if res.flush() != nil {
