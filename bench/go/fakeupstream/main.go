@@ -9,8 +9,8 @@
 //
 // Model timing: --latency-ms is waited before the first byte of every answer
 // and --chunk-interval-ms between two stream events, event i being due i
-// intervals after the first (with 0, a stream is written in one go). Standard library only: it builds offline with
-// Debian's golang-go.
+// intervals after the first (with 0, a stream is written in one go).
+// Standard library only: it builds offline with Debian's golang-go.
 package main
 
 import (
