@@ -33,7 +33,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import load, paired, paired_phase, procs, setup
+from benchlib import load, paired, paired_phase, procs, report, setup
 from benchlib.targets import (
     BENCH,
     FAST_MODEL,
@@ -257,13 +257,9 @@ def latency(
         tail = paired.median_added(pacer.p99, pacers[0].p99)
         ttft = cell.added_ttft_p50.get(pacer.name)
         print(
-            f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | {_signed(added)} | {_signed(tail)} "
-            f"| {_signed(ttft)} |"
+            f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | {report.figure(added, signed=True)} "
+            f"| {report.figure(tail, signed=True)} | {report.figure(ttft, signed=True)} |"
         )
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2f}"
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ def find(rows: Iterable[Row], target: str, phase: str, mode: str, load: int) -> 
     return None
 
 
-def _f(value: float | None, digits: int = 2, signed: bool = False) -> str:
+def figure(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    """A table cell: ``-`` for a missing or NaN value, else the number (with its sign if ``signed``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
@@ -154,10 +155,11 @@ def table(rows: list[Row]) -> str:
             lines.append(f"| {r.target} | {r.mode} | {r.load_label} | {r.note} | | | | | | | | | | | |")
             continue
         lines.append(
-            f"| {r.target} | {r.mode} | {r.load_label} | {_rps(r.rps)} | {_f(r.p50)} | {_f(r.p99)} "
-            f"| {_f(r.added_p50, signed=True)} | {_f(r.added_p99, signed=True)} | {_f(r.ttft_p50)} "
-            f"| {_f(r.added_ttft_p50, signed=True)} | {r.errors} | {_f(r.cpu_ms, 3)} | {_f(r.peak_rss_mb, 0)} "
-            f"| {_f(r.load_core_busy, 0)} / {_f(r.server_core_busy, 0)} | {_f(r.foreign_pct, 0)} |"
+            f"| {r.target} | {r.mode} | {r.load_label} | {_rps(r.rps)} | {figure(r.p50)} | {figure(r.p99)} "
+            f"| {figure(r.added_p50, signed=True)} | {figure(r.added_p99, signed=True)} | {figure(r.ttft_p50)} "
+            f"| {figure(r.added_ttft_p50, signed=True)} | {r.errors} | {figure(r.cpu_ms, 3)} "
+            f"| {figure(r.peak_rss_mb, 0)} | {figure(r.load_core_busy, 0)} / {figure(r.server_core_busy, 0)} "
+            f"| {figure(r.foreign_pct, 0)} |"
         )
     return "\n".join(lines)
 
@@ -170,8 +172,8 @@ def servers_table(servers: list[ServerInfo]) -> str:
     for s in servers:
         what = s.description + (f" — **failed: {s.error}**" if s.error else "")
         lines.append(
-            f"| {s.target} | {what} | {s.version} | {_f(s.ready_s)} | {_f(s.rss_after_warmup_mb, 0)} "
-            f"| {_f(s.peak_rss_mb, 0)} | {_f(s.idle_cpu_pct, 1)} |"
+            f"| {s.target} | {what} | {s.version} | {figure(s.ready_s)} | {figure(s.rss_after_warmup_mb, 0)} "
+            f"| {figure(s.peak_rss_mb, 0)} | {figure(s.idle_cpu_pct, 1)} |"
         )
     return "\n".join(lines)
 
@@ -219,12 +221,8 @@ def paired_table(paired: Paired) -> str:
                 f"{v:.2f}" + (f" ({ttfts[i]:.2f})" if i < len(ttfts) else "") for i, v in enumerate(values)
             )
             added, added_ttft = cell.added_p50.get(name), cell.added_ttft_p50.get(name)
-            lines.append(f"| {name} | {cells} | {_signed(added)} | {_signed(added_ttft)} |")
+            lines.append(f"| {name} | {cells} | {figure(added, signed=True)} | {figure(added_ttft, signed=True)} |")
     return "\n".join(lines)
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2f}"
 
 
 def markdown(report: Report) -> str:
