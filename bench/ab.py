@@ -21,8 +21,7 @@ upstream waits like a model (20 ms before the first byte, 5 ms between stream
 events), and each round paces the direct call and then every variant at R
 requests per second with the open-loop driver; the result is the median over
 rounds of each variant's p50, p99 (and time to first token, for streams) minus
-the direct call's in the same round, as in ``run.py``'s paired phase (which
-pairs the p50 and the time to first token only).
+the direct call's in the same round, as in ``run.py``'s paired phase.
 """
 
 from __future__ import annotations
@@ -254,7 +253,7 @@ def latency(
     print("|---|---:|---:|---:|---:|")
     for pacer in pacers[1:]:
         added = cell.added_p50.get(pacer.name)
-        tail = paired.median_added(pacer.p99, pacers[0].p99)
+        tail = cell.added_p99.get(pacer.name)
         ttft = cell.added_ttft_p50.get(pacer.name)
         print(
             f"| {pacer.name} | {statistics.median(pacer.p50):.2f} | {report.figure(added, signed=True)} "

@@ -97,7 +97,7 @@ def parse_args() -> argparse.Namespace:
         "--paired-latency-rounds",
         type=int,
         help="open-loop paired rounds (direct, gateway, "
-        "pass-through) at 20 RPS json and 50 RPS streamed (default 6, quick 2; 0: none)",
+        "pass-through) at 20 RPS json, 50 RPS streamed and 200 RPS both (default 6, quick 2; 0: none)",
     )
     parser.add_argument(
         "--paired-latency-seconds", type=float, help="length of one open-loop paired run (default 10, quick 2)"

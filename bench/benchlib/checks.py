@@ -144,18 +144,27 @@ def evaluate(
 
     if 200 in rates:
         for mode in ("json", "stream"):
+            name = f"gateway added p99 at 200 RPS ({mode})"
             row = find(rows, "gateway", "open", mode, 200)
+            single = row.added_p99 if row else None
+            cell = _paired_cell(paired, mode, 200)
+            tail = cell.added_p99.get("gateway") if cell else None
+            if cell is not None and tail is not None:
+                checks.append(
+                    Check(
+                        name,
+                        f"{tail:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
+                        + _alongside(cell.added_p99),
+                        "≤ 3 ms",
+                        tail <= 3.0,
+                    )
+                )
+                continue
             # A single cell: say so when its driver was late, which puts the stall in the p99 too.
             lag = row.send_lag_max if row is not None and row.send_lag_max is not None else 0.0
             late = f" (the driver sent up to {lag:.1f} ms late)" if lag > 5 else ""
             checks.append(
-                _check(
-                    f"gateway added p99 at 200 RPS ({mode})",
-                    row.added_p99 if row else None,
-                    "≤ 3 ms",
-                    functools.partial(_ms_with_note, note=late),
-                    lambda v: v <= 3.0,
-                )
+                _check(name, single, "≤ 3 ms", functools.partial(_ms_with_note, note=late), lambda v: v <= 3.0)
             )
 
     gateway = next((s for s in servers if s.target == "gateway"), None)

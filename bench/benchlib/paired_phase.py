@@ -1,11 +1,11 @@
 """The last phase of a full run: the gateway and the aiohttp pass-through in paired rounds.
 
 The CPU target is judged on the closed-loop rounds at the lowest connection
-count (median of the rounds' gateway ÷ pass-through ratios); the low-rate
-latency targets on open-loop rounds in which the direct call, the gateway and
-the pass-through (and the compiled Go pass-through, when it is among the
-targets) take turns at the same offered rate (median of each round's
-difference from the direct call). See benchlib/paired.py for why.
+count (median of the rounds' gateway ÷ pass-through ratios); the latency
+targets on open-loop rounds in which the direct call, the gateway and the
+pass-through (and the compiled Go pass-through, when it is among the targets)
+take turns at the same offered rate (median of each round's difference from
+the direct call). See benchlib/paired.py for why.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ PAIRED = ("gateway", "aiohttp-proxy")
 #: Paced with them in the open-loop rounds when it is among the targets: what a compiled
 #: pass-through adds on this machine, the floor that the latency figures are read against.
 FLOOR = "go-proxy"
-#: The open-loop cells the targets name: JSON at 20 RPS (added p50), streams at 50 RPS (time to first token).
-LATENCY_CELLS = (("json", 20), ("stream", 50))
+#: The open-loop cells the targets name: JSON at 20 RPS (added p50), streams at 50 RPS (time to first
+#: token), both at 200 RPS (added p99).
+LATENCY_CELLS = (("json", 20), ("stream", 50), ("json", 200), ("stream", 200))
 
 
 @dataclass
@@ -168,10 +169,13 @@ def latency_rounds(
         rounds=rounds,
         seconds=seconds,
         p50={p.name: p.p50 for p in pacers},
+        p99={p.name: p.p99 for p in pacers},
         ttft_p50={p.name: p.ttft_p50 for p in pacers},
         added_p50={p.name: paired.median_added(p.p50, direct.p50) for p in pacers[1:]},
+        added_p99={p.name: paired.median_added(p.p99, direct.p99) for p in pacers[1:]},
         added_ttft_p50={p.name: paired.median_added(p.ttft_p50, direct.ttft_p50) for p in pacers[1:]} if stream else {},
     )
-    added = "  ".join(f"{name} {value:+.2f}" for name, value in cell.added_p50.items() if value is not None)
-    print(f"   {mode} {rate} RPS: median added p50 {added}", flush=True)
+    for label, figures in (("p50", cell.added_p50), ("p99", cell.added_p99)):
+        added = "  ".join(f"{name} {value:+.2f}" for name, value in figures.items() if value is not None)
+        print(f"   {mode} {rate} RPS: median added {label} {added}", flush=True)
     return cell

@@ -67,16 +67,18 @@ class Check:
 
 @dataclass
 class PairedLatency:
-    """Direct, gateway and pass-through at one offered rate, alternating: per-round p50s and their medians."""
+    """Direct, gateway and pass-through at one offered rate, alternating: per-round percentiles and their medians."""
 
     mode: str
     rate: int
     rounds: int
     seconds: float
     p50: dict[str, list[float]]
+    p99: dict[str, list[float]]
     ttft_p50: dict[str, list[float]]
-    #: The median over rounds of each server's p50 (time to first token) minus the direct call's that round.
+    #: The median over rounds of each server's p50 (p99, time to first token) minus the direct call's that round.
     added_p50: dict[str, float | None]
+    added_p99: dict[str, float | None]
     added_ttft_p50: dict[str, float | None]
 
 
@@ -212,16 +214,16 @@ def paired_table(paired: Paired) -> str:
             "direct call first in each; per round, p50 ms (and time to first token):",
             "",
             "| server | " + " | ".join(str(i + 1) for i in range(cell.rounds)) + " | median added p50 "
-            "| median added TTFT p50 |",
-            "|---|" + "---:|" * (cell.rounds + 2),
+            "| median added p99 | median added TTFT p50 |",
+            "|---|" + "---:|" * (cell.rounds + 3),
         ]
         for name, values in cell.p50.items():
             ttfts = cell.ttft_p50.get(name) or []
             cells = " | ".join(
                 f"{v:.2f}" + (f" ({ttfts[i]:.2f})" if i < len(ttfts) else "") for i, v in enumerate(values)
             )
-            added, added_ttft = cell.added_p50.get(name), cell.added_ttft_p50.get(name)
-            lines.append(f"| {name} | {cells} | {figure(added, signed=True)} | {figure(added_ttft, signed=True)} |")
+            added = (cell.added_p50.get(name), cell.added_p99.get(name), cell.added_ttft_p50.get(name))
+            lines.append(f"| {name} | {cells} | " + " | ".join(figure(a, signed=True) for a in added) + " |")
     return "\n".join(lines)
 
 
