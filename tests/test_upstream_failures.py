@@ -292,6 +292,23 @@ def test_client_disconnect_cancels_the_upstream(gateway_url: str, fake_openai: t
     assert fake.cancelled.is_set()
 
 
+def test_client_leaving_before_the_first_event_cancels_the_upstream(
+    gateway_url: str, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    # A client that gives up while the model is still thinking must release the provider too,
+    # not leave it generating for nobody.
+    fake, _ = fake_openai
+    fake.push(Scripted(chunks=stream_chunks("m", ["w"], include_usage=True), first_chunk_delay=10))
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    headers = {"authorization": f"Bearer {CLIENT_KEY}"}
+    with httpx.Client(timeout=0.5, headers=headers) as http, pytest.raises(httpx.ReadTimeout):
+        http.post(f"{gateway_url}/v1/chat/completions", json=body)  # reads the whole body: times out
+    deadline = time.monotonic() + 3
+    while not fake.cancelled.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.cancelled.is_set()
+
+
 def test_upstream_dying_mid_stream_ends_the_client_stream_with_an_error(
     client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str]
 ) -> None:
@@ -304,6 +321,23 @@ def test_upstream_dying_mid_stream_ends_the_client_stream_with_an_error(
     with pytest.raises(openai.APIError) as info:
         received.extend(stream)
     assert received, "chunks sent before the failure are delivered"
+    assert "closed the connection" in info.value.message or "ended before" in info.value.message
+
+
+def test_upstream_dying_before_the_first_event_ends_the_client_stream_with_an_error(
+    client: openai.OpenAI, fake_openai: tuple[FakeOpenAI, str]
+) -> None:
+    # With no event at all, the client still gets a stream that ends with the error, not a hang or
+    # an empty success.
+    fake, _ = fake_openai
+    fake.push(Scripted(chunks=stream_chunks("m", ["a", "b"], include_usage=True), cut_after=0))
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError) as info:
+        received.extend(stream)
+    assert received == []
     assert "closed the connection" in info.value.message or "ended before" in info.value.message
 
 

@@ -262,7 +262,7 @@ def markdown(report: Report) -> str:
         "",
     ]
     if report.paired is not None:
-        heading = "## Paired rounds (the figures the CPU and low-rate latency targets are judged on)"
+        heading = "## Paired rounds (the figures the CPU and latency targets are judged on)"
         parts[-4:-4] = [heading, "", paired_table(report.paired), ""]
     if report.profiles:
         parts += ["## Profiles (py-spy, separate load after the measurements)", "", *report.profiles]

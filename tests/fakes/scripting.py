@@ -32,6 +32,8 @@ class Scripted:
     chunks: list[bytes] | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
+    #: A stream's wait between its head and its first chunk (a model still thinking).
+    first_chunk_delay: float = 0.0
     #: Stop the stream after this many chunks by dropping the connection.
     cut_after: int | None = None
 
@@ -76,6 +78,8 @@ class ScriptedFake:
                         raise ConnectionResetError("scripted cut")
                     if script.chunk_delay and i:
                         await asyncio.sleep(script.chunk_delay)
+                    elif script.first_chunk_delay and not i:
+                        await asyncio.sleep(script.first_chunk_delay)
                     yield chunk
             except asyncio.CancelledError:
                 self.cancelled.set()
