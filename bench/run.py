@@ -1,6 +1,6 @@
 """Side-by-side benchmark: direct upstream, the gateway, LiteLLM and three bare pass-through proxies.
 
-    .venv/bin/python bench/run.py            # full run (35-40 min), results in bench/results/
+    .venv/bin/python bench/run.py            # full run (40-45 min), results in bench/results/
     .venv/bin/python bench/run.py --quick    # smoke test: a few seconds per cell
     .venv/bin/python bench/run.py --targets direct,gateway --profile
 
