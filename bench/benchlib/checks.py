@@ -85,8 +85,7 @@ def evaluate(
             checks.append(
                 Check(
                     "streaming TTFT overhead p50 at 50 RPS",
-                    f"{ttft:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
-                    + _alongside(cell.added_ttft_p50),
+                    f"{ttft:.2f} ms, {_paired_how(cell, single, cell.added_ttft_p50)}",
                     "≤ 1 ms",
                     ttft <= 1.0,
                 )
@@ -126,11 +125,7 @@ def evaluate(
         added = paired_value if paired_value is not None else single
         if added is not None and lite_row and lite_row.added_p50 is not None:
             limit_ms = lite_row.added_p50 / 10
-            how = (
-                f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})" + _alongside(cell.added_p50)
-                if cell and paired_value is not None
-                else "single cell"
-            )
+            how = _paired_how(cell, single, cell.added_p50) if cell and paired_value is not None else "single cell"
             checks.append(
                 Check(
                     name,
@@ -153,8 +148,7 @@ def evaluate(
                 checks.append(
                     Check(
                         name,
-                        f"{tail:.2f} ms, median of {cell.rounds} paired rounds (single cell: {_ms(single)})"
-                        + _alongside(cell.added_p99),
+                        f"{tail:.2f} ms, {_paired_how(cell, single, cell.added_p99)}",
                         "≤ 3 ms",
                         tail <= 3.0,
                     )
@@ -213,6 +207,11 @@ def evaluate(
 
 def _paired_cell(paired: Paired | None, mode: str, rate: int) -> PairedLatency | None:
     return next((c for c in paired.latency if c.mode == mode and c.rate == rate), None) if paired else None
+
+
+def _paired_how(cell: PairedLatency, single: float | None, added: dict[str, float | None]) -> str:
+    """How a latency figure was measured: paired rounds, the single cell beside it, the pass-throughs' figures."""
+    return f"median of {cell.rounds} paired rounds (single cell: {_ms(single)})" + _alongside(added)
 
 
 def _alongside(added: dict[str, float | None]) -> str:
