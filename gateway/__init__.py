@@ -1,3 +1,3 @@
 """The AI governance gateway: an OpenAI-compatible proxy with governance stages."""
 
-__version__ = "0.5.2"
+__version__ = "0.5.3"

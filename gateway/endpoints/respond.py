@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,23 +67,45 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 
 
 async def send_stream(send: Send, receive: Receive, reply: Reply, include_usage: bool) -> None:
-    """Stream chunks as SSE; a client that goes away cancels the upstream at once."""
+    """Stream chunks as SSE; a client that goes away cancels the upstream at once.
+
+    The chunks are pumped in the request's own task; a second task waits for the
+    client to leave and then cancels this one, wherever it waits (mostly on the
+    provider's next chunk). One task and no ``asyncio.wait`` per stream, where a
+    pump task beside the watcher cost a task, a loop step and a wait's future more.
+    """
     assert reply.stream is not None
     headers = list(_SSE_HEADERS)
     if reply.headers:
         headers.extend(_extra_headers(reply))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    pump = asyncio.ensure_future(_pump(send, reply.stream, include_usage))
+    task = asyncio.current_task()
+    assert task is not None
+    pumping = True
+    client_left = False
+
+    def on_client_left(watcher: asyncio.Future[None]) -> None:
+        nonlocal client_left
+        # Only while the pump runs: a cancel requested after it would hit whatever the task awaits next.
+        if pumping and not watcher.cancelled():
+            watcher.exception()  # retrieved, so that a failing receive is not reported as never seen
+            client_left = True
+            task.cancel()
+
     watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    watcher.add_done_callback(on_client_left)
     try:
-        await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+        await _pump(send, reply.stream, include_usage)
+    except asyncio.CancelledError:
+        # The client's departure is this request's normal end; any other cancellation goes on.
+        if not client_left or task.uncancel() > 0:
+            raise
     finally:
+        pumping = False
+        watcher.remove_done_callback(on_client_left)
         watcher.cancel()
-        pump.cancel()
-        # A pump cancelled mid-send leaves the generator suspended at a yield;
-        # closing it runs its cleanup, which closes the upstream connection.
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await pump
+        # A pump cancelled mid-read leaves the stream's generators closed by the exception;
+        # aclose() closes the upstream connection if they had not (and records the stream).
         aclose = getattr(reply.stream, "aclose", None)
         if aclose is not None:
             await aclose()
