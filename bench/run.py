@@ -558,6 +558,13 @@ def main() -> int:
     try:
         for target in [] if args.profile_only else targets:
             info, rows = bench.run_target(target, context)
+            if info.error:
+                # A server that dies or stops answering once (LiteLLM did, after its pre-flight
+                # request) should not cost the run its comparison: one more attempt, from scratch.
+                print(f"   starting {target.name} again (once)", flush=True)
+                failure = info.error
+                info, rows = bench.run_target(target, context)
+                info.first_failure = failure
             result.servers.append(info)
             result.rows.extend(rows)
         if not args.profile_only:

@@ -55,6 +55,8 @@ class ServerInfo:
     idle_cpu_pct: float | None = None
     version: str = ""
     error: str = ""
+    #: Why a first attempt failed, when the server was started again and the second one is what is shown.
+    first_failure: str = ""
 
 
 @dataclass
@@ -173,6 +175,10 @@ def servers_table(servers: list[ServerInfo]) -> str:
     ]
     for s in servers:
         what = s.description + (f" — **failed: {s.error}**" if s.error else "")
+        if s.first_failure == s.error and s.error:
+            what += " (twice)"
+        elif s.first_failure:
+            what += f" (started a second time; the first attempt failed: {s.first_failure})"
         lines.append(
             f"| {s.target} | {what} | {s.version} | {figure(s.ready_s)} | {figure(s.rss_after_warmup_mb, 0)} "
             f"| {figure(s.peak_rss_mb, 0)} | {figure(s.idle_cpu_pct, 1)} |"
