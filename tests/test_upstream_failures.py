@@ -272,6 +272,14 @@ def test_stream_reaches_the_client_before_the_upstream_finishes(
     assert "".join(c.choices[0].delta.content or "" for c in rest if c.choices) == "abcd"
 
 
+def _cancelled_within(fake: FakeOpenAI, seconds: float) -> bool:
+    """Whether the gateway dropped the fake's scripted stream within ``seconds`` (it serves on another thread)."""
+    deadline = time.monotonic() + seconds
+    while not fake.cancelled.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return fake.cancelled.is_set()
+
+
 def test_client_disconnect_cancels_the_upstream(gateway_url: str, fake_openai: tuple[FakeOpenAI, str]) -> None:
     fake, _ = fake_openai
     chunks = stream_chunks("m", ["w"] * 50, include_usage=True)
@@ -286,10 +294,7 @@ def test_client_disconnect_cancels_the_upstream(gateway_url: str, fake_openai: t
             if line.startswith("data:"):
                 break
     # The client is gone; the gateway must drop the upstream connection well before the 10 s stream ends.
-    deadline = time.monotonic() + 3
-    while not fake.cancelled.is_set() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake.cancelled.is_set()
+    assert _cancelled_within(fake, 3)
 
 
 def test_client_leaving_before_the_first_event_cancels_the_upstream(
@@ -303,10 +308,7 @@ def test_client_leaving_before_the_first_event_cancels_the_upstream(
     headers = {"authorization": f"Bearer {CLIENT_KEY}"}
     with httpx.Client(timeout=0.5, headers=headers) as http, pytest.raises(httpx.ReadTimeout):
         http.post(f"{gateway_url}/v1/chat/completions", json=body)  # reads the whole body: times out
-    deadline = time.monotonic() + 3
-    while not fake.cancelled.is_set() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake.cancelled.is_set()
+    assert _cancelled_within(fake, 3)
 
 
 def test_upstream_dying_mid_stream_ends_the_client_stream_with_an_error(
