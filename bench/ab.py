@@ -214,8 +214,8 @@ def print_threads(contenders: list[paired.Contender]) -> None:
     shown = [n for n in names if any(c.median_thread_ms(n) >= paired.SHOWN_THREAD_MS for c in contenders)]
     print(
         "\nCPU ms per request by thread (medians, by the kernel's thread name: `main` is the event loop, "
-        "`pyreqwest` the provider client's runtime; Python 3.11 leaves its own threads, the audit sync "
-        "thread among them, with the process's name, here `python`):\n"
+        "`pyreqwest` the provider client's runtime in gateways before 0.6; Python 3.11 leaves its own threads, "
+        "the audit sync thread among them, with the process's name, here `python`):\n"
     )
     print("| variant | " + " | ".join(shown) + " |")
     print("|---|" + "---:|" * len(shown))

@@ -461,7 +461,7 @@ class Bench:
                 "Go "
                 + subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
             )
-        gateway = ["uvicorn", "starlette", "pyreqwest"]
+        gateway = ["uvicorn", "starlette", "httptools"]
         packages = {
             "gateway": gateway,
             "gateway-fsync": gateway,

@@ -1,3 +1,3 @@
 """The AI governance gateway: an OpenAI-compatible proxy with governance stages."""
 
-__version__ = "0.5.3"
+__version__ = "0.6.0"

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from adapters.base import HttpRequest
 from gateway.config import ProviderConfig
-from gateway.upstream import ReqwestClient
+from gateway.upstream import Http1Client
 from tests.conftest import base_document
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import free_port, serve
@@ -192,7 +192,7 @@ async def test_the_request_body_reaches_the_provider_byte_for_byte(body: bytes) 
 
     app = Starlette(routes=[Route("/v1/echo", record, methods=["POST"])])
     with serve(app) as url:
-        client = ReqwestClient(ProviderConfig(name="p", type="openai", base_url=url))
+        client = Http1Client(ProviderConfig(name="p", type="openai", base_url=url))
         try:
             answer = await client.send(
                 HttpRequest("POST", f"{url}/v1/echo", {"content-type": "application/octet-stream"}, body)

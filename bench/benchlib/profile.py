@@ -79,7 +79,7 @@ def _short(frame: str) -> str:
 
 
 #: Components. The innermost frame (leaf first) matching a project component, the access log or uvicorn owns
-#: the sample, so a library call made by a gateway component counts for it (pyreqwest under gateway/upstream.py
+#: the sample, so a library call made by a gateway component counts for it (httptools under gateway/upstream/
 #: is the upstream client; orjson under adapters/ is adapters). Only stacks with none of those fall back to
 #: the library markers of LIBRARIES (callbacks the event loop runs by itself).
 COMPONENTS: list[tuple[str, str]] = [
@@ -93,7 +93,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("casbin/", "stage: authorize (casbin)"),
     ("gateway/pipeline/", "stage: {name}"),
     ("adapters/", "adapters (validate, translate, SSE)"),
-    ("gateway/upstream.py", "upstream client (gateway/upstream.py + pyreqwest; its own thread is not sampled)"),
+    ("gateway/upstream/", "upstream client (gateway/upstream/: HTTP/1.1 on the event loop, httptools)"),
     ("gateway/endpoints/respond.py", "response writing (JSON, SSE)"),
     ("gateway/endpoints/", "endpoint (read body, build exchange)"),
     ("gateway/asgi/", "middleware: {name}"),
@@ -101,7 +101,6 @@ COMPONENTS: list[tuple[str, str]] = [
 ]
 LIBRARIES: list[tuple[str, str]] = [
     ("aiohttp/", "aiohttp I/O callbacks (upstream responses)"),
-    ("pyreqwest/", "pyreqwest callbacks (upstream responses)"),
     ("asyncio/", "event loop (uvloop, C; asyncio)"),
 ]
 
@@ -181,7 +180,7 @@ def markdown(profile: Profile, title: str, cpu_lines: list[str] | None = None, m
 
 
 def _by_name(pid: int, before: dict[int, float], after: dict[int, float], requests: float) -> str:
-    """The other threads' CPU per request, grouped by thread name (the provider client's runtime is ``pyreqwest``)."""
+    """The other threads' CPU per request, grouped by thread name (the audit sync thread; reqwest's in 0.5.x)."""
     grouped = cpu_by_thread_name(pid, before, after)
     grouped.pop("main", None)
     return ", ".join(f"{name} {1000 * s / requests:.3f} ms" for name, s in sorted(grouped.items(), key=lambda i: -i[1]))
