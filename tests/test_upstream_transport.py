@@ -202,3 +202,27 @@ async def test_the_request_body_reaches_the_provider_byte_for_byte(body: bytes) 
     assert answer.status == 200
     # An empty body goes without a length (HTTP/1.1 reads none as zero), either way the client sends it.
     assert received == [(body, "application/octet-stream", str(len(body)) if body else None)]
+
+
+async def test_requests_over_tls_share_one_verified_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, certificate, key = _certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    ports: list[int] = []
+
+    async def record(request: Request) -> Response:
+        assert request.client is not None
+        ports.append(request.client.port)
+        return Response(b"{}", media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/echo", record, methods=["POST"])])
+    with serve(app, ssl_certfile=str(certificate), ssl_keyfile=str(key)) as url:
+        url = url.replace("http://127.0.0.1", "https://localhost")
+        client = Http1Client(ProviderConfig(name="p", type="openai", base_url=url))
+        try:
+            for _ in range(3):
+                answer = await client.send(HttpRequest("POST", f"{url}/v1/echo", {}, b"{}"))
+                assert answer.status == 200
+        finally:
+            await client.close()
+    assert len(ports) == 3
+    assert len(set(ports)) == 1, "each request opened a connection (and paid a TLS handshake) of its own"

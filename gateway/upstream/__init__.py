@@ -20,7 +20,6 @@ interface, so the whole pipeline (translation included) runs for it too.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,8 +31,6 @@ from gateway.config import ProviderConfig
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from gateway.upstream.http1 import BodyTooLarge, ConnectionClosed, Http1Connection, MalformedResponse
 from gateway.upstream.pool import ConnectFailed, HttpClient, InvalidRequest, Limits, Origin
-
-log = logging.getLogger("gateway.upstream")
 
 #: Largest non-streamed upstream body we accept; protects memory from a broken provider.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
