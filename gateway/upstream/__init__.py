@@ -7,8 +7,8 @@ loop's own thread and whose answers are parsed by httptools
 (bench/README.md, "Ninth round" and "Sixteenth round"): httpx's pool collapses
 under concurrency (FINDINGS.md); aiohttp's client costs ~145-200 µs of CPU per
 call at one connection; reqwest (through pyreqwest, this gateway's client in
-0.5.x) ~100-140, most of it handing each answer from its own thread to the
-event loop; this client ~50-60, and ~20 at 16 calls in flight.
+0.5.x) ~100-140, its I/O on a thread of its own that hands each answer to the
+event loop; this client ~70-85, and ~21 at 16 calls in flight (reqwest ~34).
 
 Nothing outside this package knows how requests are sent: callers see
 :class:`UpstreamResponse` / :class:`UpstreamStream` and gateway errors. The
