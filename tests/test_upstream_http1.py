@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -71,9 +72,34 @@ class RawServer:
         self._server.close()
 
 
-def _client(server: RawServer, **overrides: object) -> Http1Client:
+def _replying(data: bytes) -> RawServer:
+    """A server that answers the first request on each connection with ``data``, then hangs up."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
+        await server.read_request(reader)
+        writer.write(data)
+        await writer.drain()
+
+    server = RawServer(script)
+    return server
+
+
+@asynccontextmanager
+async def _client(server: RawServer, **overrides: object) -> AsyncIterator[Http1Client]:
     options: dict[str, object] = {"name": "p", "type": "openai", "base_url": server.url, **overrides}
-    return Http1Client(ProviderConfig(**options))  # type: ignore[arg-type]
+    client = Http1Client(ProviderConfig(**options))  # type: ignore[arg-type]
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def _failure(server: RawServer) -> GatewayError:
+    """What one request to ``server`` fails with."""
+    async with server, _client(server) as client:
+        with pytest.raises(GatewayError) as info:
+            await client.send(_post(server))
+    return info.value
 
 
 def _post(server: RawServer, path: str = "/v1/chat/completions", **headers: str) -> HttpRequest:
@@ -95,20 +121,16 @@ async def keep_alive() -> AsyncIterator[RawServer]:
 
 
 async def test_requests_reuse_one_kept_alive_connection(keep_alive: RawServer) -> None:
-    client = _client(keep_alive)
-    try:
+    async with _client(keep_alive) as client:
         for _ in range(3):
             answer = await client.send(_post(keep_alive))
             assert (answer.status, answer.body) == (200, JSON)
             assert answer.headers["content-type"] == "application/json"
-    finally:
-        await client.close()
     assert keep_alive.connections == 1
     assert len(keep_alive.requests) == 3
 
 
 async def test_what_the_client_writes(keep_alive: RawServer) -> None:
-    client = _client(keep_alive)
     request = HttpRequest(
         "POST",
         keep_alive.url + "/v1/models/a b:generate?alt=sse",
@@ -116,10 +138,8 @@ async def test_what_the_client_writes(keep_alive: RawServer) -> None:
         {"Authorization": "Bearer sk-test", "Host": "elsewhere", "Content-Length": "999", "X-Trace": "1"},
         b"body",
     )
-    try:
+    async with _client(keep_alive) as client:
         await client.send(request)
-    finally:
-        await client.close()
     head, body = keep_alive.requests[0]
     lines = head.decode().split("\r\n")
     assert lines[0] == "POST /v1/models/a%20b:generate?alt=sse HTTP/1.1"
@@ -138,83 +158,44 @@ async def test_what_the_client_writes(keep_alive: RawServer) -> None:
 
 @pytest.mark.parametrize("value", ["a\r\nx-injected: 1", "a\nb", "a\rb", "a\0b"])
 async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(keep_alive: RawServer, value: str) -> None:
-    client = _client(keep_alive)
-    try:
+    async with _client(keep_alive) as client:
         with pytest.raises(UpstreamError):
             await client.send(_post(keep_alive, **{"x-note": value}))
         assert (await client.send(_post(keep_alive))).status == 200  # the pool is unharmed
-    finally:
-        await client.close()
     assert len(keep_alive.requests) == 1
 
 
 async def test_an_answer_with_connection_close_is_not_reused() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(_answer(JSON, "connection: close"))
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            for _ in range(2):
-                assert (await client.send(_post(server))).body == JSON
-        finally:
-            await client.close()
+    server = _replying(_answer(JSON, "connection: close"))
+    async with server, _client(server) as client:
+        for _ in range(2):
+            assert (await client.send(_post(server))).body == JSON
     assert server.connections == 2
 
 
 async def test_a_pooled_connection_the_provider_closed_is_not_used() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(_answer())
-        await writer.drain()  # then closes without saying so, as a server's idle timeout does
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            await client.send(_post(server))
-            await asyncio.sleep(0.05)  # the close reaches the client
-            assert (await client.send(_post(server))).body == JSON
-        finally:
-            await client.close()
+    server = _replying(_answer())  # then closes without saying so, as a server's idle timeout does
+    async with server, _client(server) as client:
+        await client.send(_post(server))
+        await asyncio.sleep(0.05)  # the close reaches the client
+        assert (await client.send(_post(server))).body == JSON
     assert server.connections == 2
 
 
 async def test_interim_answers_are_skipped() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n" + _answer())
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            answer = await client.send(_post(server))
-        finally:
-            await client.close()
+    server = _replying(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n" + _answer())
+    async with server, _client(server) as client:
+        answer = await client.send(_post(server))
     assert (answer.status, answer.body) == (200, JSON)
     assert "link" not in answer.headers
 
 
 async def test_a_body_delimited_by_the_end_of_the_connection() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n" + JSON)
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            answer = await client.send(_post(server))
-            assert (answer.status, answer.body) == (200, JSON)
-            assert (await client.send(_post(server))).body == JSON  # on a new connection
-        finally:
-            await client.close()
+    server = _replying(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n" + JSON)
+    async with server, _client(server) as client:
+        answer = await client.send(_post(server))
+        assert (answer.status, answer.body) == (200, JSON)
+        assert (await client.send(_post(server))).body == JSON  # on a new connection
     assert server.connections == 2
 
 
@@ -228,12 +209,8 @@ async def test_a_chunked_answer_is_reassembled() -> None:
         await writer.drain()
 
     server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            assert (await client.send(_post(server))).body == JSON
-        finally:
-            await client.close()
+    async with server, _client(server) as client:
+        assert (await client.send(_post(server))).body == JSON
 
 
 @pytest.mark.parametrize(
@@ -243,18 +220,9 @@ async def test_a_chunked_answer_is_reassembled() -> None:
 async def test_a_compressed_answer_is_decoded(encoding: str, compress: Callable[[bytes], bytes]) -> None:
     body = b'{"data":[' + b",".join(b"0.125" for _ in range(5000)) + b"]}"
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(_answer(compress(body), f"content-encoding: {encoding}"))
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            answer = await client.send(_post(server))
-        finally:
-            await client.close()
+    server = _replying(_answer(compress(body), f"content-encoding: {encoding}"))
+    async with server, _client(server) as client:
+        answer = await client.send(_post(server))
     assert answer.body == body
     assert "content-encoding" not in answer.headers
     assert "content-length" not in answer.headers  # the encoded length no longer describes the body
@@ -280,16 +248,12 @@ async def test_a_compressed_stream_is_decoded_as_it_arrives() -> None:
         await writer.drain()
 
     server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            stream = await client.open_stream(_post(server))
-            received = []
-            async for data in stream.iter_bytes():
-                received.append(data)
-                arrived.set()
-        finally:
-            await client.close()
+    async with server, _client(server) as client:
+        stream = await client.open_stream(_post(server))
+        received = []
+        async for data in stream.iter_bytes():
+            received.append(data)
+            arrived.set()
     assert b"".join(received) == b"".join(events)
     assert received[: len(events)] == events  # each event on its own, not held until the end
 
@@ -298,20 +262,9 @@ async def test_a_compressed_answer_past_the_cap_is_refused(monkeypatch: pytest.M
     monkeypatch.setattr("gateway.upstream.MAX_RESPONSE_BYTES", 100_000)
     bomb = gzip.compress(b" " * 5_000_000)  # ~5 KB on the wire
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(_answer(bomb, "content-encoding: gzip"))
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            with pytest.raises(UpstreamError) as info:
-                await client.send(_post(server))
-        finally:
-            await client.close()
-    assert info.value.code == "upstream_response_too_large"
+    error = await _failure(_replying(_answer(bomb, "content-encoding: gzip")))
+    assert isinstance(error, UpstreamError)
+    assert error.code == "upstream_response_too_large"
 
 
 @pytest.mark.parametrize(
@@ -326,21 +279,11 @@ async def test_a_compressed_answer_past_the_cap_is_refused(monkeypatch: pytest.M
     ids=["not-http", "cut-short", "corrupt-gzip", "upgrade", "silent-close"],
 )
 async def test_broken_answers_are_upstream_errors(reply: bytes, code: str) -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            with pytest.raises(UpstreamError) as info:
-                await client.send(_post(server))
-        finally:
-            await client.close()
-    assert info.value.code == code
-    assert server.url.removeprefix("http://") not in info.value.message
+    server = _replying(reply)
+    error = await _failure(server)
+    assert isinstance(error, UpstreamError)
+    assert error.code == code
+    assert server.url.removeprefix("http://") not in error.message
 
 
 async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
@@ -350,14 +293,10 @@ async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 async def test_the_read_timeout_bounds_the_wait_for_the_first_byte() -> None:
     server = RawServer(_never_answer)
-    async with server:
-        client = _client(server, timeouts=Timeouts(connect=1, read=0.2, total=5))
-        started = asyncio.get_running_loop().time()
-        try:
-            with pytest.raises(UpstreamTimeoutError):
-                await client.send(_post(server))
-        finally:
-            await client.close()
+    started = asyncio.get_running_loop().time()
+    async with server, _client(server, timeouts=Timeouts(connect=1, read=0.2, total=5)) as client:
+        with pytest.raises(UpstreamTimeoutError):
+            await client.send(_post(server))
     assert asyncio.get_running_loop().time() - started < 1
 
 
@@ -370,21 +309,17 @@ async def test_a_stream_that_keeps_sending_outlives_its_read_timeout_but_not_its
             await writer.drain()
             await asyncio.sleep(0.05)
 
+    received: list[bytes] = []
+
+    async def read(stream: UpstreamStream) -> None:
+        async for data in stream.iter_bytes():
+            received.append(data)
+
     server = RawServer(trickle)
-    async with server:
-        client = _client(server, timeouts=Timeouts(connect=1, read=0.2, total=0.8))
-        received: list[bytes] = []
-
-        async def read(stream: UpstreamStream) -> None:
-            async for data in stream.iter_bytes():
-                received.append(data)
-
-        try:
-            stream = await client.open_stream(_post(server))
-            with pytest.raises(UpstreamTimeoutError):
-                await read(stream)
-        finally:
-            await client.close()
+    async with server, _client(server, timeouts=Timeouts(connect=1, read=0.2, total=0.8)) as client:
+        stream = await client.open_stream(_post(server))
+        with pytest.raises(UpstreamTimeoutError):
+            await read(stream)
     # Events came every 50 ms for longer than the read timeout, then the total ended the stream.
     assert len(b"".join(received)) >= 7 * 8
 
@@ -392,13 +327,10 @@ async def test_a_stream_that_keeps_sending_outlives_its_read_timeout_but_not_its
 async def test_an_unreachable_provider_is_unavailable() -> None:
     server = RawServer(_never_answer)
     async with server:
-        url = server.url
-    client = Http1Client(ProviderConfig(name="p", type="openai", base_url=url))
-    try:
+        pass  # its port is closed again: nothing listens there now
+    async with _client(server) as client:
         with pytest.raises(UpstreamUnavailableError):
-            await client.send(HttpRequest("POST", url + "/v1/x", {}, b""))
-    finally:
-        await client.close()
+            await client.send(_post(server))
 
 
 async def test_no_more_connections_than_the_limit_and_every_request_answered() -> None:
@@ -410,12 +342,8 @@ async def test_no_more_connections_than_the_limit_and_every_request_answered() -
             await writer.drain()
 
     server = RawServer(slow)
-    async with server:
-        client = _client(server, max_connections=2)
-        try:
-            answers = await asyncio.gather(*(client.send(_post(server)) for _ in range(6)))
-        finally:
-            await client.close()
+    async with server, _client(server, max_connections=2) as client:
+        answers = await asyncio.gather(*(client.send(_post(server)) for _ in range(6)))
     assert [a.status for a in answers] == [200] * 6
     assert server.most_open == 2
 
@@ -435,18 +363,14 @@ async def test_a_request_cancelled_mid_answer_drops_its_connection() -> None:
         await writer.drain()
 
     server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            task = asyncio.ensure_future(client.send(_post(server)))
-            await asyncio.sleep(0.05)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await asyncio.wait_for(closed.wait(), 2)
-            assert (await client.send(_post(server))).body == JSON
-        finally:
-            await client.close()
+    async with server, _client(server) as client:
+        task = asyncio.ensure_future(client.send(_post(server)))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(closed.wait(), 2)
+        assert (await client.send(_post(server))).body == JSON
     assert server.connections == 2
 
 
@@ -463,37 +387,24 @@ async def test_an_unread_stream_stops_reading_from_the_socket_and_resumes(monkey
             await writer.drain()
 
     server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            stream = await client.open_stream(_post(server))
-            await asyncio.sleep(0.2)  # the client reads nothing meanwhile
-            assert stream.headers["content-length"] == str(len(piece) * total)
-            size = 0
-            async for data in stream.iter_bytes():
-                assert len(data) < 10_000 + 2 * 65536, "the client buffered far past its high-water mark"
-                size += len(data)
-        finally:
-            await client.close()
+    async with server, _client(server) as client:
+        stream = await client.open_stream(_post(server))
+        await asyncio.sleep(0.2)  # the client reads nothing meanwhile
+        assert stream.headers["content-length"] == str(len(piece) * total)
+        size = 0
+        async for data in stream.iter_bytes():
+            assert len(data) < 10_000 + 2 * 65536, "the client buffered far past its high-water mark"
+            size += len(data)
     assert size == len(piece) * total
 
 
 async def test_a_stream_closed_early_hangs_up_and_its_error_body_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gateway.upstream.MAX_RESPONSE_BYTES", 1000)
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await server.read_request(reader)
-        writer.write(_answer(b"e" * 5000, status="500 Internal Server Error"))
-        await writer.drain()
-
-    server = RawServer(script)
-    async with server:
-        client = _client(server)
-        try:
-            stream = await client.open_stream(_post(server))
-            assert stream.status == 500
-            with pytest.raises(GatewayError) as info:
-                await stream.read_all()
-        finally:
-            await client.close()
+    server = _replying(_answer(b"e" * 5000, status="500 Internal Server Error"))
+    async with server, _client(server) as client:
+        stream = await client.open_stream(_post(server))
+        assert stream.status == 500
+        with pytest.raises(GatewayError) as info:
+            await stream.read_all()
     assert info.value.code == "upstream_response_too_large"

@@ -151,30 +151,27 @@ class Http1Client:
         )
         self._client = HttpClient(limits, DEFAULT_HEADERS)
 
-    async def send(self, request: HttpRequest) -> UpstreamResponse:
-        client = self._client
+    async def _start(self, request: HttpRequest, *, collect: bool, cap: int | None) -> tuple[Http1Connection, Origin]:
         try:
-            connection, origin = await client.start(
-                request.method, request.url, request.headers, request.body, collect=True, cap=MAX_RESPONSE_BYTES
+            return await self._client.start(
+                request.method, request.url, request.headers, request.body, collect=collect, cap=cap
             )
         except _CLIENT_ERRORS as exc:
             raise _mapped(exc, self._name) from None
+
+    async def send(self, request: HttpRequest) -> UpstreamResponse:
+        connection, origin = await self._start(request, collect=True, cap=MAX_RESPONSE_BYTES)
         try:
             await connection.wait_complete()
             return UpstreamResponse(connection.status, connection.headers, connection.body())
         except _CLIENT_ERRORS as exc:
             raise _mapped(exc, self._name) from None
         finally:
-            client.release(connection, origin)
+            self._client.release(connection, origin)
 
     async def open_stream(self, request: HttpRequest) -> UpstreamStream:
         client = self._client
-        try:
-            connection, origin = await client.start(
-                request.method, request.url, request.headers, request.body, collect=False, cap=None
-            )
-        except _CLIENT_ERRORS as exc:
-            raise _mapped(exc, self._name) from None
+        connection, origin = await self._start(request, collect=False, cap=None)
         try:
             await connection.wait_head()
         except BaseException as exc:
