@@ -280,8 +280,10 @@ class Bench:
             load_,
             rps=result.rps,
             p50=result.p50,
+            p90=result.p90,
             p99=result.p99,
             ttft_p50=result.ttft_p50,
+            ttft_p90=result.ttft_p90,
             ttft_p99=result.ttft_p99,
             send_lag_max=result.send_lag_max,
             errors=result.error_count,
@@ -477,7 +479,8 @@ class Bench:
             return
         ttft = f" ttft p50 {row.ttft_p50:6.2f}" if row.ttft_p50 is not None else ""
         print(
-            f"   {row.mode:6} {row.load_label:>9}  {row.rps:9,.0f} rps  p50 {row.p50:7.2f}  p99 {row.p99:7.2f} ms"
+            f"   {row.mode:6} {row.load_label:>9}  {row.rps:9,.0f} rps  p50 {row.p50:7.2f}  p90 {row.p90:7.2f}"
+            f"  p99 {row.p99:7.2f} ms"
             f"{ttft}  cpu {row.cpu_ms:.3f} ms/req  err {row.errors}  other procs {row.foreign_pct:.0f}%",
             flush=True,
         )

@@ -21,8 +21,10 @@ class Row:
     load: int  # connections (closed) or offered requests per second (open)
     rps: float = math.nan
     p50: float = math.nan
+    p90: float = math.nan
     p99: float = math.nan
     ttft_p50: float | None = None
+    ttft_p90: float | None = None
     ttft_p99: float | None = None
     errors: int = 0
     requests: int = 0
@@ -150,16 +152,17 @@ def _late_clause(settings: dict[str, Any]) -> str:
 
 def table(rows: list[Row]) -> str:
     head = (
-        "| scenario | mode | load | RPS | p50 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
+        "| scenario | mode | load | RPS | p50 ms | p90 ms | p99 ms | added p50 | added p99 | TTFT p50 | added TTFT p50 "
         "| errors | CPU ms/req | peak RSS MB | busy % load/server core | other procs % |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.note:
-            lines.append(f"| {r.target} | {r.mode} | {r.load_label} | {r.note} | | | | | | | | | | | |")
+            lines.append(f"| {r.target} | {r.mode} | {r.load_label} | {r.note} | | | | | | | | | | | | |")
             continue
         lines.append(
-            f"| {r.target} | {r.mode} | {r.load_label} | {_rps(r.rps)} | {figure(r.p50)} | {figure(r.p99)} "
+            f"| {r.target} | {r.mode} | {r.load_label} | {_rps(r.rps)} | {figure(r.p50)} | {figure(r.p90)} "
+            f"| {figure(r.p99)} "
             f"| {figure(r.added_p50, signed=True)} | {figure(r.added_p99, signed=True)} | {figure(r.ttft_p50)} "
             f"| {figure(r.added_ttft_p50, signed=True)} | {r.errors} | {figure(r.cpu_ms, 3)} "
             f"| {figure(r.peak_rss_mb, 0)} | {figure(r.load_core_busy, 0)} / {figure(r.server_core_busy, 0)} "
