@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +89,20 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
+@contextmanager
+def _serve_tls(app: Any, directory: Path) -> Iterator[tuple[str, Path]]:
+    """Serve ``app`` over HTTPS with a certificate from a private CA: (https base URL, the CA's certificate)."""
+    ca, certificate, key = _certificates(directory)
+    with serve(app, ssl_certfile=str(certificate), ssl_keyfile=str(key)) as url:
+        yield url.replace("http://127.0.0.1", "https://localhost"), ca
+
+
 @pytest.fixture
 def tls_upstream(tmp_path: Path) -> Iterator[tuple[FakeOpenAI, str, Path]]:
     """A fake OpenAI served over HTTPS by a private CA: (fake, https base URL, the CA's certificate)."""
-    ca, certificate, key = _certificates(tmp_path)
     fake = FakeOpenAI()
-    with serve(fake.app, ssl_certfile=str(certificate), ssl_keyfile=str(key)) as url:
-        yield fake, url.replace("http://127.0.0.1", "https://localhost"), ca
+    with _serve_tls(fake.app, tmp_path) as (url, ca):
+        yield fake, url, ca
     assert not fake.violations
 
 
@@ -205,8 +213,6 @@ async def test_the_request_body_reaches_the_provider_byte_for_byte(body: bytes) 
 
 
 async def test_requests_over_tls_share_one_verified_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ca, certificate, key = _certificates(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
     ports: list[int] = []
 
     async def record(request: Request) -> Response:
@@ -215,8 +221,8 @@ async def test_requests_over_tls_share_one_verified_connection(tmp_path: Path, m
         return Response(b"{}", media_type="application/json")
 
     app = Starlette(routes=[Route("/v1/echo", record, methods=["POST"])])
-    with serve(app, ssl_certfile=str(certificate), ssl_keyfile=str(key)) as url:
-        url = url.replace("http://127.0.0.1", "https://localhost")
+    with _serve_tls(app, tmp_path) as (url, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
         client = Http1Client(ProviderConfig(name="p", type="openai", base_url=url))
         try:
             for _ in range(3):
